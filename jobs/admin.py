@@ -1,0 +1,89 @@
+from django.contrib import admin
+
+from jobs.models import (
+    Batch,
+    JobEvent,
+    LedgerEntry,
+    Membership,
+    ProviderAccount,
+    ResultImage,
+    SourceImage,
+    Team,
+    UpscaleJob,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "time_zone", "created_at"]
+    search_fields = ["name", "slug"]
+    inlines = [MembershipInline]
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(admin.ModelAdmin):
+    # The encrypted key is never shown; only its masked hint.
+    list_display = ["team", "provider", "label", "is_sandbox", "api_key_hint", "is_active"]
+    list_filter = ["provider", "is_sandbox", "is_active"]
+    readonly_fields = ["api_key_hint", "health_message"]
+
+
+@admin.register(SourceImage)
+class SourceImageAdmin(admin.ModelAdmin):
+    list_display = ["original_name", "team", "format", "width", "height", "size_bytes"]
+    list_filter = ["format"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = ["sha256"]
+
+
+class JobEventInline(admin.TabularInline):
+    model = JobEvent
+    extra = 0
+    readonly_fields = ["at", "kind", "message"]
+    can_delete = False
+
+
+class ResultInline(admin.TabularInline):
+    model = ResultImage
+    extra = 0
+    readonly_fields = ["index", "width", "height", "format", "size_bytes", "is_safe"]
+    fields = readonly_fields
+
+
+@admin.register(UpscaleJob)
+class UpscaleJobAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "team", "provider", "status", "attempts", "created_at"]
+    list_filter = ["status", "provider", "error_kind"]
+    search_fields = ["public_id", "provider_job_id"]
+    readonly_fields = ["public_id", "webhook_token", "lease_token", "lease_until"]
+    raw_id_fields = ["source", "batch", "created_by", "account"]
+    inlines = [ResultInline, JobEventInline]
+
+
+@admin.register(ResultImage)
+class ResultImageAdmin(admin.ModelAdmin):
+    list_display = ["job", "index", "width", "height", "format", "is_safe"]
+    raw_id_fields = ["job"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    # Append-only: entries are written by jobs.ledger and never edited here.
+    list_display = ["created_at", "team", "provider", "kind", "usd_micros", "credits", "job"]
+    list_filter = ["kind", "provider"]
+    raw_id_fields = ["job"]
+
+    def has_change_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+
+admin.site.register(Batch)
