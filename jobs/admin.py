@@ -79,10 +79,10 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     list_filter = ["kind", "provider"]
     raw_id_fields = ["job"]
 
-    def has_change_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+    def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -133,7 +133,9 @@ def provider_for(job: UpscaleJob) -> Provider:
     account: ProviderAccount | None = job.account
     if account is None:
         return cls()
-    return cls(api_key=crypto.decrypt(account.api_key_encrypted), base_url=account_base_url(account))
+    return cls(
+        api_key=crypto.decrypt(account.api_key_encrypted), base_url=account_base_url(account)
+    )
 
 
 def account_base_url(account: ProviderAccount) -> str:
@@ -381,9 +383,7 @@ def _fail_from_error(job: UpscaleJob, error: ProviderError) -> None:
     _save_error(job, error)
     kind = ErrorKind(error.kind) if error.kind in ErrorKind.values else ErrorKind.PROVIDER
     if kind == ErrorKind.ACCOUNT and job.account_id:
-        ProviderAccount.objects.filter(pk=job.account_id).update(
-            health_message=error.message[:300]
-        )
+        ProviderAccount.objects.filter(pk=job.account_id).update(health_message=error.message[:300])
     _fail(job, kind, error.message)
 
 

@@ -36,9 +36,7 @@ def field_for(option: Option) -> forms.Field:
             attrs["step"] = "0.05"
         attrs = {k: v for k, v in attrs.items() if v is not None}
         return forms.CharField(widget=forms.NumberInput(attrs=attrs), **common)
-    return forms.CharField(
-        max_length=int(option.maximum or 2000), widget=forms.TextInput, **common
-    )
+    return forms.CharField(max_length=int(option.maximum or 2000), widget=forms.TextInput, **common)
 
 
 def provider_label(slug: str, team: Team | None) -> str:

@@ -113,6 +113,7 @@ def _insert_once(result: ResultImage) -> None:
 
 # ----- URLs a provider calls back on -------------------------------------------------------
 
+
 def webhook_url(job: UpscaleJob) -> str:
     """An unguessable per-job URL the provider may call; only a hint to re-fetch the job."""
     base = settings.PUBLIC_BASE_URL

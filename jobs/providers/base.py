@@ -240,6 +240,11 @@ class Provider:
     # Outputs can legitimately be huge (8k): the decompression-bomb limit for results.
     max_result_pixels: ClassVar[int] = 8192 * 8192
     max_result_bytes: ClassVar[int] = 200 * 1024 * 1024
+    # Documented list prices, in the provider's own credits, by price key (see `price_key`).
+    # Used when a reply does not say what it cost; the spend issue makes them editable.
+    default_prices: ClassVar[Mapping[str, Decimal]] = {"default": Decimal(0)}
+    usd_micros_per_credit: ClassVar[Decimal] = Decimal(0)
+    credit_unit: ClassVar[str] = "credits"
     poll_interval: ClassVar[float] = 2.0
     deadline_seconds: ClassVar[int] = 30 * 60
     summary: ClassVar[str] = ""
@@ -283,8 +288,27 @@ class Provider:
         """Cancel at the provider. False when the provider has no cancel call."""
         return False
 
+    @classmethod
+    def price_key(cls, options: Mapping[str, Any]) -> str:
+        """Which row of the price table these options fall on (e.g. "4x", "topaz")."""
+        return "default"
+
+    @classmethod
+    def price_units(cls, options: Mapping[str, Any]) -> int:
+        """How many priced units one job is (e.g. Ideogram bills per output image)."""
+        return 1
+
     def estimate(self, options: Mapping[str, Any]) -> Cost:
-        raise NotImplementedError
+        """The list price of one job with these options."""
+        credits = Decimal(self.default_prices[self.price_key(options)]) * self.price_units(options)
+        return self.cost_of_credits(credits, source="price_table")
+
+    @classmethod
+    def cost_of_credits(
+        cls, credits: Decimal, *, source: Literal["reported", "price_table"] = "reported"
+    ) -> Cost:
+        usd = int((credits * cls.usd_micros_per_credit).to_integral_value())
+        return Cost(credits=credits, usd_micros=usd, source=source)
 
     def check_connection(self) -> str:
         """Raise ProviderError when the key or host is wrong; return a short status line."""

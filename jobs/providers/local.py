@@ -7,13 +7,11 @@ end-to-end proof of the pipeline and a zero-cost option for quick previews.
 from __future__ import annotations
 
 import io
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from PIL import Image
 
 from jobs.providers.base import (
-    Cost,
     ErrorKind,
     InputKind,
     InputLimits,
@@ -57,9 +55,6 @@ class LocalProvider(Provider):
             results=[ResultRef(data=data)],
             cost=self.estimate(request.options),
         )
-
-    def estimate(self, options: dict[str, Any]) -> Cost:
-        return Cost(credits=Decimal(0), usd_micros=0, source="price_table")
 
     def check_connection(self) -> str:
         return "Runs on this server; nothing to connect to."
