@@ -33,6 +33,7 @@ from jobs.providers.base import (
     InputKind,
     JobRequest,
     JobState,
+    OptionError,
     Outcome,
     Provider,
     ProviderError,
@@ -218,6 +219,9 @@ def submit_step(job_id: int) -> None:
     except ProviderError as error:
         _submit_failed(job, error)
         return
+    except OptionError as exc:  # options saved before a provider tightened its rules
+        _fail(job, ErrorKind.INPUT, f"{cls.name}: {exc.field} {exc.message}")
+        return
     except Exception as exc:  # a bug must not leave the job running forever
         log.exception("Job %s: unexpected error while submitting", job.pk)
         _fail(job, ErrorKind.INTERNAL, f"Unexpected error while sending: {exc}")
@@ -314,6 +318,8 @@ def _after_outcome(job: UpscaleJob, provider: Provider, outcome: Outcome) -> Non
 
 
 def _keep_waiting(job: UpscaleJob, provider: Provider, outcome: Outcome) -> None:
+    if outcome.cost is not None and outcome.cost.source == "reported":
+        ledger.capture(job, outcome.cost)  # e.g. useapi's forecastCost, charged at start
     if job.status == JobStatus.RUNNING:
         deadline = timezone.now() + timedelta(seconds=provider.deadline_seconds)
         record_event(job, "accepted", f"Accepted by the provider as {job.provider_job_id}.")

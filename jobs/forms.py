@@ -26,8 +26,9 @@ def field_for(option: Option) -> forms.Field:
         "initial": option.default,
     }
     if option.type == "choice":
+        # A plain field with a select widget: the Option, not Django, says what is allowed.
         choices = [(str(c), str(c)) for c in option.choices]
-        return forms.ChoiceField(choices=choices, **common)
+        return forms.CharField(widget=forms.Select(choices=choices), **common)
     if option.type == "bool":
         return forms.BooleanField(**common)
     if option.type in ("int", "float"):

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("UPSCALER_DATA_DIR", str(_ROOT / "var" / "test"))
+# One data dir per test run, so two runs at once never share a database file.
+os.environ.setdefault("UPSCALER_DATA_DIR", str(_ROOT / "var" / "test" / str(os.getpid())))
 os.environ.setdefault("Q_CLUSTER_NAME", f"upscaler-test-{os.getpid()}")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SANDBOX_ENABLED", "true")

@@ -123,14 +123,22 @@ class Option:
 
     def _clean_text(self, raw: Any) -> str:
         value = str(raw).strip()
+        if not value and self.required:
+            raise OptionError(self.name, "is required.")
         if self.maximum is not None and len(value) > self.maximum:
             raise OptionError(self.name, f"must be at most {int(self.maximum)} characters.")
         return value
 
     def _in_range(self, value: float) -> Any:
         low, high = self.minimum, self.maximum
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise OptionError(self.name, f"must be between {low:g} and {high:g} (got {value:g}).")
+        if low is not None and high is not None and not low <= value <= high:
+            raise OptionError(
+                self.name, f"must be between {_num(low)} and {_num(high)} (got {_num(value)})."
+            )
+        if low is not None and value < low:
+            raise OptionError(self.name, f"must be at least {_num(low)} (got {_num(value)}).")
+        if high is not None and value > high:
+            raise OptionError(self.name, f"must be at most {_num(high)} (got {_num(value)}).")
         return value
 
     def describe(self) -> dict[str, Any]:
@@ -142,6 +150,11 @@ class Option:
             if value not in ((), None, ""):
                 data[key] = list(value) if key == "choices" else value
         return data
+
+
+def _num(value: float) -> str:
+    """Numbers as people write them: 2147483647, 0.65, never 2.14748e+09."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
 
 
 @dataclass(frozen=True)
@@ -357,7 +370,32 @@ class Provider:
             ) from exc
         if response.is_success:
             return response
-        raise self.error_from_response(response)
+        error = self.error_from_response(response)
+        if creates_work:
+            error = self.create_error(error)
+        raise error
+
+    # A gateway error after a create was sent may hide a paid job that did start.
+    AMBIGUOUS_CREATE_STATUSES: ClassVar[frozenset[int]] = frozenset({500, 502, 504})
+    # True where the provider documents that failed requests are never charged.
+    failed_creates_are_free: ClassVar[bool] = False
+
+    def create_error(self, error: ProviderError) -> ProviderError:
+        """Make a retryable error on a create an unknown outcome when it may have started work.
+
+        429 and 503 mean the request was turned away, so retrying is safe; 500/502/504
+        can come after the provider accepted the job, and none of these APIs lets us
+        resend a create without paying twice.
+        """
+        ambiguous = error.status_code in self.AMBIGUOUS_CREATE_STATUSES
+        if error.kind != ErrorKind.TRANSIENT or not ambiguous or self.failed_creates_are_free:
+            return error
+        error.kind = ErrorKind.UNKNOWN_OUTCOME
+        error.message = (
+            f"{self.name} answered with a server error ({error.status_code}) after the job was "
+            "sent, so it may or may not have started it."
+        )
+        return error
 
     def error_from_response(self, response: httpx.Response) -> ProviderError:
         """Map an HTTP error to a ProviderError. Subclasses refine the message and kind."""

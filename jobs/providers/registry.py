@@ -8,6 +8,11 @@ from jobs.providers.base import Provider
 
 _MODULES = {
     "local": "jobs.providers.local.LocalProvider",
+    "aimlapi": "jobs.providers.aimlapi.AimlapiProvider",
+    "ideogram": "jobs.providers.ideogram.IdeogramProvider",
+    "useapi": "jobs.providers.useapi.UseapiProvider",
+    "imagineapi": "jobs.providers.imagineapi.ImagineapiProvider",
+    "uwear": "jobs.providers.uwear.UwearProvider",
 }
 
 

@@ -7,6 +7,7 @@ recovery is a conditional UPDATE, so only one node acts on any given job.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from typing import Any
@@ -46,13 +47,36 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from django_q.cluster import Cluster
 
-        stop = threading.Event()
+        cluster = Cluster()
+        # Start (fork) the cluster before the ticker thread exists: forking a process
+        # while another thread holds a lock (logging, a DB connection) can hang the child.
+        cluster.start()
+        stopping = threading.Event()
+        # Our own handlers: the cluster's joins its sentinel without a time limit, which
+        # can hang shutdown for good if a child is already gone.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
         if not options["no_ticker"]:
-            thread = threading.Thread(
-                target=ticker_loop, args=(stop, settings.TICK_SECONDS), daemon=True, name="ticker"
-            )
-            thread.start()
-        try:
-            Cluster().start()
-        finally:
-            stop.set()
+            threading.Thread(
+                target=ticker_loop,
+                args=(stopping, settings.TICK_SECONDS),
+                daemon=True,
+                name="ticker",
+            ).start()
+        while not stopping.wait(0.5):
+            if not cluster.sentinel.is_alive():
+                break
+        stopping.set()
+        shut_down(cluster)
+
+
+def shut_down(cluster: Any, grace: float = 20.0) -> None:
+    """Let running tasks finish for `grace` seconds, then stop the cluster hard."""
+    sentinel = cluster.sentinel
+    if sentinel.is_alive():
+        cluster.stop_event.set()
+        sentinel.join(grace)
+    if sentinel.is_alive():
+        log.warning("Worker did not stop within %.0f s; terminating it", grace)
+        sentinel.terminate()
+        sentinel.join(5)
