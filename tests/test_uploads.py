@@ -18,6 +18,12 @@ from tests.conftest import image_bytes
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _own_media_root(settings: Any, tmp_path: Path) -> None:
+    """A private media dir, so 'nothing was stored' can be checked on disk."""
+    settings.MEDIA_ROOT = tmp_path
+
+
 def media_files(settings: Any) -> list[Path]:
     root = Path(settings.MEDIA_ROOT) / "sources"
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
