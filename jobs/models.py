@@ -128,6 +128,14 @@ class Batch(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     is_comparison = models.BooleanField(default=False)
+    # A comparison board's verdict: the result a team member picked, and why.
+    winner = models.ForeignKey(
+        "ResultImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    winner_note = models.TextField(blank=True)
+    winner_chosen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -204,6 +212,8 @@ class UpscaleJob(models.Model):
     next_action_at = models.DateTimeField(null=True, blank=True, db_index=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     webhook_token = models.CharField(max_length=64, default=_random_key, editable=False)
+    # sha256 of (source bytes, provider, options): finds identical work already paid for.
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -319,3 +329,182 @@ class LedgerEntry(models.Model):
     @property
     def usd(self) -> float:
         return self.usd_micros / 1_000_000
+
+
+# ----- spend: price tables and budgets ------------------------------------------------------
+class PriceEntry(models.Model):
+    """One dated row of a provider account's price table.
+
+    A change adds a row with a later `valid_from`; old rows stay, so past spend is never
+    recomputed with new prices.
+    """
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="prices")
+    price_key = models.CharField(max_length=40, help_text="e.g. default, 4x, topaz")
+    credits = models.DecimalField(max_digits=20, decimal_places=4)
+    usd_micros_per_credit = models.DecimalField(max_digits=20, decimal_places=6)
+    valid_from = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account", "price_key", "-valid_from"]
+        indexes = [models.Index(fields=["account", "price_key", "valid_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.price_key}: {self.credits} from {self.valid_from:%Y-%m-%d}"
+
+
+class BudgetScope(models.TextChoices):
+    TEAM = "team", "Whole team"
+    PROVIDER = "provider", "One provider"
+    USER = "user", "One person"
+
+
+class Budget(models.Model):
+    """A monthly hard limit with a soft warning threshold (calendar month, team time zone)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="budgets")
+    scope = models.CharField(max_length=16, choices=BudgetScope.choices)
+    provider = models.CharField(max_length=32, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    monthly_limit_micros = models.BigIntegerField()
+    warn_percent = models.PositiveSmallIntegerField(default=80)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "scope", "provider", "user"], name="one_budget_per_scope"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} {self.scope} {self.provider or ''}{self.user or ''}".strip()
+
+
+class BudgetUsage(models.Model):
+    """What a budget has committed in one month. The row a conditional UPDATE guards."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="usage")
+    month = models.DateField(help_text="First day of the month, in the team's time zone")
+    used_micros = models.BigIntegerField(default=0)
+    warned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["budget", "month"], name="one_usage_row")]
+
+    def __str__(self) -> str:
+        return f"{self.budget} {self.month:%Y-%m}: {self.used_micros}"
+
+
+# ----- sharing ------------------------------------------------------------------------------
+class ShareLink(models.Model):
+    """A public link to one result or one comparison board. Only the token's hash is stored."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="share_links")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.ForeignKey(
+        ResultImage, null=True, blank=True, on_delete=models.CASCADE, related_name="share_links"
+    )
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="share_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=120, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty means never")
+    password_hash = models.CharField(max_length=128, blank=True)
+    allow_download = models.BooleanField(default=False)
+    view_count = models.PositiveIntegerField(default=0)
+    last_accessed_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(result__isnull=False, batch__isnull=True)
+                | Q(result__isnull=True, batch__isnull=False),
+                name="share_one_thing",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label or f"Share link {self.pk}"
+
+
+# ----- people, audit and API tokens ---------------------------------------------------------
+class Invitation(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.team} ({self.role})"
+
+
+class AuditEvent(models.Model):
+    """Who changed what. Never holds a secret (keys are recorded as changed, not their value)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}"
+
+
+class ApiToken(models.Model):
+    """A personal API token scoped to one team. Shown once; only its hash is kept."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class WorkerHeartbeat(models.Model):
+    """Each worker node says it is alive every few seconds; the UI shows stale ones."""
+
+    node = models.CharField(max_length=200, unique=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.node} (seen {self.last_seen:%H:%M:%S})"

@@ -1,0 +1,1 @@
+"""Views by area: pages (upload, jobs, gallery, files), spend, sharing, team, and the API."""
