@@ -44,6 +44,18 @@ class SubmitError(ValueError):
         self.field = field
 
 
+class BudgetExceeded(SubmitError):
+    """A budget refused the whole batch. The API answers 402 with these details."""
+
+    def __init__(
+        self, message: str, *, budget: str, remaining_micros: int, needed_micros: int
+    ) -> None:
+        super().__init__(message, "budget")
+        self.budget = budget
+        self.remaining_micros = remaining_micros
+        self.needed_micros = needed_micros
+
+
 # ----- teams ---------------------------------------------------------------------------
 def create_team(name: str, owner: AbstractBaseUser) -> Team:
     base = slugify(name) or "team"
