@@ -186,7 +186,7 @@ def test_cancel_a_running_job(client):
     assert job["status"] == "failed"
     assert job["error"] == "Job cancelled"
     again = client.delete(f"{BASE}/scheduler/{quote(created['jobid'], safe='')}", **bearer())
-    assert again.status_code == 400
+    assert again.status_code == 404
 
 
 @respx.mock

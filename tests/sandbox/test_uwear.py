@@ -187,3 +187,24 @@ def test_out_of_credits_is_402(client, source_url):
 
     assert response.status_code == 402
     assert response.json() == {"detail": "Not enough credits"}
+
+
+def test_outside_development_private_addresses_are_not_fetched(client, settings):
+    settings.SANDBOX_FETCH_PRIVATE_ADDRESSES = False
+    settings.SANDBOX_BASE_URL = "http://127.0.0.1:8000"
+    created = create(client, {"image_url": "http://10.1.2.3/x.png", "model_name": "recraft"})
+    age(10)
+
+    failed = get(client, created.json()["generation_id"])
+
+    assert failed["status"] == "Error"
+    assert "private address" in failed["error"]
+
+
+def test_the_apps_own_origin_stays_fetchable_outside_development(settings):
+    from sandbox.fetch import check_url
+
+    settings.SANDBOX_FETCH_PRIVATE_ADDRESSES = False
+    settings.SANDBOX_BASE_URL = "http://127.0.0.1:8000"
+
+    check_url("http://127.0.0.1:8000/s/token.png")  # no exception
