@@ -62,6 +62,7 @@ class SubmitForm(forms.Form):
 
     def __init__(self, *args: Any, team: Team | None, provider: str | None = None, **kw: Any):
         super().__init__(*args, **kw)
+        self.team = team
         self.fields["provider"].choices = [(slug, provider_label(slug, team)) for slug in PROVIDERS]
         chosen = provider or self.data.get("provider") or self.initial.get("provider") or "local"
         self.provider_cls: type[Provider] = PROVIDERS.get(chosen, PROVIDERS["local"])
@@ -80,6 +81,13 @@ class SubmitForm(forms.Form):
     @property
     def takes_reference(self) -> bool:
         return InputKind.REFERENCE in self.provider_cls.input_kinds
+
+    @property
+    def can_generate_source(self) -> bool:
+        """A sandbox account of a provider that makes its own source images."""
+        from jobs.views.references import sandbox_generator
+
+        return bool(self.team and sandbox_generator(self.team, self.provider_cls.slug))
 
     def option_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if name.startswith(OPTION_PREFIX)]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from jobs.views import pages as views
+from jobs.views import references
 
 app_name = "jobs"
 
@@ -18,3 +19,5 @@ urlpatterns = [
     path("s/<str:token>/", views.public_source, name="public_source"),
     path("hooks/<slug:provider>/<str:token>/", views.webhook, name="webhook"),
 ]
+
+urlpatterns += references.urlpatterns
