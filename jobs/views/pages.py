@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from jobs import imaging, ledger, results, services
+from jobs import dedupe, imaging, ledger, results, services
 from jobs.forms import SubmitForm
 from jobs.models import (
     ACTIVE_STATUSES,
@@ -99,6 +99,16 @@ def _submit_upload(request: HttpRequest) -> HttpResponse:
         file_errors = file_errors or ["Choose at least one image to upscale."]
         context = _upload_context(request, form, file_errors=file_errors)
         return render(request, "jobs/upload.html", context, status=400)
+    # Don't pay twice: identical work already done in the team is offered first.
+    from jobs.views import gallery as reuse
+
+    check = dedupe.check(request.team, specs, request.POST.get("duplicates", ""))
+    if check.needs_confirmation:
+        return reuse.confirm_duplicates(request, check)
+    if not check.to_submit:
+        return reuse.reused_only(request, check)
+    specs = check.to_submit
+    reuse.note_reused(request, check)
     try:
         jobs = services.submit_jobs(request.team, request.user, specs)
     except services.SubmitError as exc:
@@ -163,7 +173,9 @@ def upload_source(request: HttpRequest) -> JsonResponse:
 
 # ----- jobs -----------------------------------------------------------------------------
 def _team_jobs(request: HttpRequest) -> QuerySet[UpscaleJob]:
-    return UpscaleJob.objects.filter(team=request.team).select_related("source", "created_by")
+    return UpscaleJob.objects.filter(team=request.team).select_related(
+        "source", "created_by", "account"
+    )
 
 
 @team_required
@@ -220,18 +232,7 @@ def _provider_name(slug: str) -> str:
         return slug
 
 
-# ----- gallery and files ------------------------------------------------------------------
-@team_required
-def gallery(request: HttpRequest) -> HttpResponse:
-    items = (
-        ResultImage.objects.filter(team=request.team, is_safe=True)
-        .exclude(file="")
-        .select_related("job", "job__source")
-    )
-    page = Paginator(items, 48).get_page(request.GET.get("page"))
-    return render(request, "jobs/gallery.html", {"page": page})
-
-
+# ----- files ------------------------------------------------------------------------------
 def _file_response(field: Any, *, filename: str, attachment: bool, content_type: str) -> Any:
     if not field:
         raise Http404("No file.")
