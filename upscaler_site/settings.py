@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -164,8 +165,38 @@ WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = DATA_DIR / "media"
 # Media is never served as static files: every image goes through a view that checks the team.
 MEDIA_URL = "/media-not-served/"
+
+
+def _media_storage() -> dict:
+    """Local disk by default; S3-compatible object storage when configured.
+
+    STORAGE_URL=s3://bucket?endpoint_url=http://minio:9000&region=eu-west-1 (credentials in
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), or the usual AWS_STORAGE_BUCKET_NAME.
+    The bucket stays private: downloads go through short-lived signed URLs.
+    """
+    url = urlsplit(os.environ.get("STORAGE_URL", ""))
+    bucket = url.hostname if url.scheme == "s3" else os.environ.get("AWS_STORAGE_BUCKET_NAME")
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    query = dict(parse_qsl(url.query))
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": query.get("endpoint_url") or os.environ.get("AWS_S3_ENDPOINT_URL"),
+        "region_name": query.get("region") or os.environ.get("AWS_S3_REGION_NAME"),
+        "default_acl": None,  # private objects; the bucket policy decides, never public-read
+        "querystring_auth": True,
+        "querystring_expire": env_int("SIGNED_URL_SECONDS", 300),
+        "file_overwrite": False,
+        "addressing_style": query.get("addressing_style", "path"),
+    }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {k: v for k, v in options.items() if v is not None},
+    }
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage(),
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

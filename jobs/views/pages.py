@@ -19,6 +19,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    HttpResponseRedirect,
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from jobs import dedupe, imaging, ledger, results, services
+from jobs import dedupe, imaging, ledger, media, results, services
 from jobs.forms import SubmitForm
 from jobs.models import (
     ACTIVE_STATUSES,
@@ -236,6 +237,11 @@ def _provider_name(slug: str) -> str:
 def _file_response(field: Any, *, filename: str, attachment: bool, content_type: str) -> Any:
     if not field:
         raise Http404("No file.")
+    if media.is_remote(field.storage):
+        # Object storage: hand out a short-lived signed URL instead of streaming through us.
+        return HttpResponseRedirect(
+            media.signed_url(field, filename=filename, attachment=attachment, type=content_type)
+        )
     response = FileResponse(
         field.open("rb"), as_attachment=attachment, filename=filename, content_type=content_type
     )
