@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "jobs.context_processors.team",
+                "jobs.heartbeat.context",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -250,7 +251,26 @@ else:
 # How often the ticker wakes due work (polls, retries, reconciliation), in seconds.
 TICK_SECONDS = float(os.environ.get("TICK_SECONDS", "1"))
 # A claimed job whose worker has not renewed its lease by then is considered abandoned.
-JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", WORKER_TIMEOUT + 60)
+# A running step renews it every third of this (jobs.engine.keep_lease), so it can be short:
+# it is how long a crashed worker's job waits before the reconciler picks it up.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60)
+# How long one result download may take, start to finish (slow-drip servers included).
+RESULT_DOWNLOAD_DEADLINE_SECONDS = env_int("RESULT_DOWNLOAD_DEADLINE_SECONDS", 180)
+
+# The cache holds API rate-limit counters: shared by every process through Redis when
+# REDIS_URL is set, per process in memory otherwise.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": Q_CLUSTER["name"],
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Requests one API token may make per minute (429 with Retry-After past it).
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
 
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
