@@ -5,27 +5,32 @@
                                    └──error──> failed / unknown (outcome of a create unknown)
 
 Every step starts by claiming the job with a conditional UPDATE (status + expired lease),
-so duplicate deliveries are no-ops. `wake_due_jobs` (run by the ticker every second)
-enqueues jobs whose `next_action_at` has come; `reconcile` recovers jobs whose worker died.
+so duplicate deliveries are no-ops, and keeps its lease alive while it runs, so only a dead
+worker's lease runs out. `wake_due_jobs` (run by the ticker every TICK_SECONDS) enqueues
+jobs whose `next_action_at` has come; `reconcile` recovers jobs whose worker died.
 See docs/architecture.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connections, transaction
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import crypto, ledger, outbound, results
-from jobs.models import ErrorKind, JobStatus, ProviderAccount, UpscaleJob
+from jobs import job_texts as texts
+from jobs.models import ErrorKind, JobEvent, JobStatus, ProviderAccount, UpscaleJob
 from jobs.providers.base import (
     ErrorKind as ProviderErrorKind,
 )
@@ -45,11 +50,16 @@ from jobs.services import record_event
 log = logging.getLogger(__name__)
 
 # If a queued task has not claimed its job by then, the ticker sends another (lost delivery).
-DISPATCH_GRACE = timedelta(seconds=30)
+DISPATCH_GRACE = timedelta(seconds=settings.DISPATCH_GRACE_SECONDS)
 MAX_SUBMIT_ATTEMPTS = 5
 MAX_READ_RETRIES = 8
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 120.0
+# A job whose account is full looks again after about this long (the ticker only wakes
+# queued jobs of accounts with a free slot, so this is rarely reached).
+THROTTLE_DELAY = 1.0
+# Jobs that occupy one of the account's slots at the provider.
+IN_FLIGHT = (JobStatus.RUNNING, JobStatus.WAITING)
 
 
 # ----- queueing -------------------------------------------------------------------------
@@ -61,29 +71,20 @@ def enqueue(job_id: int) -> None:
 
 
 def wake_due_jobs(limit: int = 500) -> int:
-    """Enqueue every job whose next action is due. Called by the ticker on every node."""
-    now = timezone.now()
-    due = (
-        UpscaleJob.objects.filter(
-            status__in=[JobStatus.QUEUED, JobStatus.WAITING, JobStatus.DOWNLOADING],
-            next_action_at__lte=now,
-        )
-        .filter(_lease_free(now))
-        .values_list("pk", "next_action_at")[:limit]
-    )
-    woken = 0
-    for pk, when in due:
-        # Only the node that moves next_action_at forward enqueues: no double dispatch.
-        moved = UpscaleJob.objects.filter(pk=pk, next_action_at=when).update(
-            next_action_at=now + DISPATCH_GRACE
-        )
-        if moved:
-            enqueue(pk)
-            woken += 1
-    return woken
+    """Enqueue every job whose next action is due (see `jobs.recovery`)."""
+    from jobs import recovery  # builds on this module
+
+    return recovery.wake_due_jobs(limit)
 
 
-def _lease_free(now: Any) -> Q:
+def reconcile() -> int:
+    """Recover jobs whose worker died mid-step (see `jobs.recovery`)."""
+    from jobs import recovery  # builds on this module
+
+    return recovery.reconcile()
+
+
+def lease_free(now: Any) -> Q:
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
 
 
@@ -103,12 +104,60 @@ def claim(job_id: int, from_status: str, **changes: Any) -> UpscaleJob | None:
     lease_until = now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
     taken = (
         UpscaleJob.objects.filter(pk=job_id, status=from_status)
-        .filter(_lease_free(now))
+        .filter(lease_free(now))
         .update(lease_token=token, lease_until=lease_until, updated_at=now, **changes)
     )
     if not taken:
         return None
     return UpscaleJob.objects.select_related("account", "source").get(pk=job_id)
+
+
+@contextlib.contextmanager
+def keep_lease(job: UpscaleJob) -> Iterator[None]:
+    """Renew the job's lease while a step runs, so only a dead worker's lease runs out.
+
+    Leases can then be short (a crash is noticed within seconds) while a synchronous
+    create or a big download takes minutes. The renewer stops on its own once the lease
+    is released or taken over, because its token no longer matches.
+    """
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew_lease,
+        args=(job.pk, job.lease_token, stop),
+        name=f"lease-{job.pk}",
+        daemon=True,
+    )
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+
+
+def _renew_lease(job_id: int, token: str, stop: threading.Event) -> None:
+    seconds = settings.JOB_LEASE_SECONDS
+    try:
+        while not stop.wait(seconds / 3):
+            until = timezone.now() + timedelta(seconds=seconds)
+            if not UpscaleJob.objects.filter(pk=job_id, lease_token=token).update(
+                lease_until=until
+            ):
+                return
+    except Exception:  # a missed renewal only risks an early takeover, never a wrong result
+        log.exception("Job %s: could not renew its lease", job_id)
+    finally:
+        connections.close_all()  # this thread's own connection
+
+
+def _run(job: UpscaleJob, body: Callable[[UpscaleJob], None]) -> None:
+    """Run one step of a claimed job; a bug must end the job, not leave it spinning."""
+    with keep_lease(job):
+        try:
+            body(job)
+        except Exception as exc:
+            log.exception("Job %s: unexpected error", job.pk)
+            _crashed(job, exc)
 
 
 def _save(job: UpscaleJob, **changes: Any) -> bool:
@@ -194,21 +243,62 @@ def _source_input(job: UpscaleJob, provider: Provider) -> SourceInput:
 
 # ----- step 1: submit -------------------------------------------------------------------
 def submit_step(job_id: int) -> None:
+    job = claim_for_submit(job_id)
+    if job is not None:
+        _run(job, _submit)
+
+
+def claim_for_submit(job_id: int) -> UpscaleJob | None:
+    """Claim a queued job and count the attempt, if its account has a free slot.
+
+    Count and claim run in one transaction that holds the account row (a row lock on
+    PostgreSQL; on SQLite the IMMEDIATE transaction is the database's write lock), so
+    two workers can never both take the account's last slot.
+    """
+    row = UpscaleJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).values("account_id")
+    found = row.first()
+    if found is None:
+        return None
     now = timezone.now()
-    job = claim(
-        job_id,
-        JobStatus.QUEUED,
-        status=JobStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=now,
+    changes = {
+        "status": JobStatus.RUNNING,
+        "attempts": F("attempts") + 1,
+        # The first start counts: a job that waited in backoff did not get faster.
+        "started_at": Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+    }
+    account_id = found["account_id"]
+    if account_id is None:
+        return claim(job_id, JobStatus.QUEUED, **changes)
+    with transaction.atomic():
+        limit = (
+            ProviderAccount.objects.select_for_update()
+            .filter(pk=account_id)
+            .values_list("max_in_flight", flat=True)
+            .first()
+        )
+        busy = UpscaleJob.objects.filter(account_id=account_id, status__in=IN_FLIGHT).count()
+        if limit is not None and busy >= limit:
+            _throttle(job_id, busy, limit)
+            return None
+        return claim(job_id, JobStatus.QUEUED, **changes)
+
+
+def _throttle(job_id: int, busy: int, limit: int) -> None:
+    now = timezone.now()
+    delay = timedelta(seconds=THROTTLE_DELAY * random.uniform(0.8, 1.5))
+    UpscaleJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).filter(lease_free(now)).update(
+        next_action_at=now + delay
     )
-    if job is None:
+    if not JobEvent.objects.filter(job_id=job_id, kind="throttled").exists():
+        record_event(UpscaleJob.objects.get(pk=job_id), "throttled", texts.throttled(busy, limit))
+
+
+def _submit(job: UpscaleJob) -> None:
+    name = texts.provider_name(job)
+    if job.attempts > MAX_SUBMIT_ATTEMPTS:
+        _fail(job, ErrorKind.INTERNAL, texts.crash_loop(job))
         return
-    cls = get_provider_class(job.provider)
-    if not _has_capacity(job):
-        _release(job, status=JobStatus.QUEUED, delay=2.0, attempts=F("attempts") - 1)
-        return
-    record_event(job, "sending", f"Sending to {cls.name} (attempt {job.attempts}).")
+    record_event(job, "sending", f"Sending to {name} (attempt {job.attempts}).")
     try:
         provider = provider_for(job)
         request = build_request(job, provider)
@@ -220,55 +310,50 @@ def submit_step(job_id: int) -> None:
         _submit_failed(job, error)
         return
     except OptionError as exc:  # options saved before a provider tightened its rules
-        _fail(job, ErrorKind.INPUT, f"{cls.name}: {exc.field} {exc.message}")
-        return
-    except Exception as exc:  # a bug must not leave the job running forever
-        log.exception("Job %s: unexpected error while submitting", job.pk)
-        _fail(job, ErrorKind.INTERNAL, f"Unexpected error while sending: {exc}")
+        _fail(job, ErrorKind.INPUT, f"{name}: {exc.field} {exc.message}")
         return
     _after_outcome(job, provider, outcome)
 
 
-def _has_capacity(job: UpscaleJob) -> bool:
-    """Per-account concurrency limit (e.g. Ideogram allows 10 in flight per account)."""
-    if job.account is None:
-        return True
-    in_flight = (
-        UpscaleJob.objects.filter(
-            account=job.account, status__in=[JobStatus.RUNNING, JobStatus.WAITING]
-        )
-        .exclude(pk=job.pk)
-        .count()
-    )
-    return in_flight < job.account.max_in_flight
-
-
 def _submit_failed(job: UpscaleJob, error: ProviderError) -> None:
-    if error.kind == ProviderErrorKind.UNKNOWN_OUTCOME:
+    if _create_may_have_run(error):
         _save_error(job, error)
-        _finish(job, JobStatus.UNKNOWN, ErrorKind.UNKNOWN_OUTCOME, _unknown_text(job, error))
+        _finish(
+            job, JobStatus.UNKNOWN, ErrorKind.UNKNOWN_OUTCOME, texts.unknown_after_error(job, error)
+        )
         return
     if error.retryable and job.attempts < MAX_SUBMIT_ATTEMPTS:
         delay = backoff(job.attempts, error.retry_after)
         record_event(job, "retry", f"{error.message} Next try in {delay:.0f} s.")
         _release(job, status=JobStatus.QUEUED, delay=delay, create_sent_at=None)
         return
+    if error.retryable:
+        _save_error(job, error)
+        _fail(job, ErrorKind.TRANSIENT, texts.gave_up_sending(job, error))
+        return
     _fail_from_error(job, error)
 
 
-def _unknown_text(job: UpscaleJob, error: ProviderError) -> str:
-    return (
-        f"{error.message} It was not sent again, to avoid paying twice. "
-        "Check the provider's dashboard, then retry the job if it is not there."
-    )
+def _create_may_have_run(error: ProviderError) -> bool:
+    """An unknown outcome, or a success status whose reply could not be read: either way
+    the provider may have started, and billed, the job."""
+    if error.kind == ProviderErrorKind.UNKNOWN_OUTCOME:
+        return True
+    return error.status_code is not None and 200 <= error.status_code < 300
 
 
 # ----- step 2: poll ---------------------------------------------------------------------
 def poll_step(job_id: int) -> None:
     job = claim(job_id, JobStatus.WAITING, polls=F("polls") + 1)
-    if job is None:
-        return
+    if job is not None:
+        _run(job, _poll)
+
+
+def _poll(job: UpscaleJob) -> None:
     provider = provider_for(job)
+    if job.read_failures > MAX_READ_RETRIES:  # only recoveries push it past the limit
+        _fail(job, ErrorKind.INTERNAL, texts.read_crash(job, "checking on"))
+        return
     if job.deadline_at and timezone.now() > job.deadline_at:
         _give_up_waiting(job, provider)
         return
@@ -281,13 +366,12 @@ def poll_step(job_id: int) -> None:
 
 
 def _give_up_waiting(job: UpscaleJob, provider: Provider) -> None:
-    minutes = provider.deadline_seconds // 60
     try:
         canceled = provider.cancel(job.provider_job_id)
     except ProviderError:
         canceled = False
-    note = " It was canceled at the provider." if canceled else ""
-    _fail(job, ErrorKind.TIMEOUT, f"The provider had not finished after {minutes} minutes.{note}")
+    message = texts.gave_up_waiting(job, provider.deadline_seconds, canceled)
+    _fail(job, ErrorKind.TIMEOUT, message)
 
 
 def _read_failed(job: UpscaleJob, error: ProviderError, status: str) -> None:
@@ -296,6 +380,11 @@ def _read_failed(job: UpscaleJob, error: ProviderError, status: str) -> None:
         delay = backoff(job.read_failures + 1, error.retry_after)
         record_event(job, "retry", f"{error.message} Checking again in {delay:.0f} s.")
         _release(job, status=status, delay=delay, read_failures=F("read_failures") + 1)
+        return
+    if error.retryable:
+        _save_error(job, error)
+        message = texts.gave_up_polling(job, error, job.read_failures + 1)
+        _fail(job, ErrorKind.TRANSIENT, message)
         return
     _fail_from_error(job, error)
 
@@ -308,7 +397,7 @@ def _after_outcome(job: UpscaleJob, provider: Provider, outcome: Outcome) -> Non
         _keep_waiting(job, provider, outcome)
     elif outcome.state == JobState.FAILED:
         error = outcome.error or ProviderError(
-            "The provider reported the job as failed.", kind=ProviderErrorKind.PROVIDER
+            texts.failed_without_reason(job), kind=ProviderErrorKind.PROVIDER
         )
         if outcome.cost is not None:
             ledger.capture(job, outcome.cost)
@@ -330,13 +419,21 @@ def _keep_waiting(job: UpscaleJob, provider: Provider, outcome: Outcome) -> None
 
 def _succeeded_at_provider(job: UpscaleJob, provider: Provider, outcome: Outcome) -> None:
     ledger.capture(job, outcome.cost or provider.estimate(job.options))
+    if not outcome.results:
+        _fail(job, ErrorKind.PROVIDER, texts.no_results(job))
+        return
     record_event(job, "finished", f"The provider finished: {len(outcome.results)} image(s).")
-    results.store_inline(job, outcome.results)
+    try:
+        results.store_inline(job, outcome.results)
+    except results.ResultRejected as exc:
+        _fail(job, ErrorKind.PROVIDER, str(exc))
+        return
     pending = results.pending_refs(outcome.results)
     if not pending:
         _succeed(job)
         return
-    _save(job, status=JobStatus.DOWNLOADING, pending_results=pending)
+    _save(job, status=JobStatus.DOWNLOADING, pending_results=pending, read_failures=0)
+    record_event(job, "downloading", f"Downloading {len(pending)} result(s).")
     download_results(job)
 
 
@@ -344,7 +441,14 @@ def _succeeded_at_provider(job: UpscaleJob, provider: Provider, outcome: Outcome
 def download_step(job_id: int) -> None:
     job = claim(job_id, JobStatus.DOWNLOADING)
     if job is not None:
-        download_results(job)
+        _run(job, _resume_download)
+
+
+def _resume_download(job: UpscaleJob) -> None:
+    if job.read_failures > MAX_READ_RETRIES:  # only recoveries push it past the limit
+        _fail(job, ErrorKind.RESULT_LOST, texts.read_crash(job, "downloading the result of"))
+        return
+    download_results(job)
 
 
 def download_results(job: UpscaleJob) -> None:
@@ -373,9 +477,11 @@ def _download_failed(job: UpscaleJob, error: outbound.DownloadError) -> None:
         )
         return
     if error.kind == "expired":
-        _finish(job, JobStatus.LOST, ErrorKind.RESULT_LOST, error.message)
+        message = texts.result_expired(job, error.message)
+        _finish(job, JobStatus.LOST, ErrorKind.RESULT_LOST, message)
         return
-    _fail(job, ErrorKind.RESULT_LOST, error.message)
+    tries = job.read_failures + 1 if error.retryable else None
+    _fail(job, ErrorKind.RESULT_LOST, texts.download_failed(job, error.message, tries))
 
 
 # ----- endings --------------------------------------------------------------------------
@@ -402,6 +508,24 @@ def _fail(job: UpscaleJob, kind: str, message: str) -> None:
     _finish(job, JobStatus.FAILED, kind, message)
 
 
+def _crashed(job: UpscaleJob, exc: Exception) -> None:
+    """End a job whose step hit a bug, saying honestly whether its create may have gone out."""
+    try:
+        held = UpscaleJob.objects.filter(pk=job.pk, lease_token=job.lease_token)
+        state = held.values("status", "create_sent_at").first()
+        if state is None:
+            return  # someone else holds the job now
+        what = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if state["status"] == JobStatus.RUNNING and state["create_sent_at"]:
+            job.create_sent_at = state["create_sent_at"]
+            message = texts.unknown_after_bug(job, what)
+            _finish(job, JobStatus.UNKNOWN, ErrorKind.UNKNOWN_OUTCOME, message)
+            return
+        _fail(job, ErrorKind.INTERNAL, texts.internal_error(what))
+    except Exception:  # the database itself may be the problem: the reconciler will see it
+        log.exception("Job %s: could not record the failure", job.pk)
+
+
 def _finish(job: UpscaleJob, status: str, kind: str, message: str) -> None:
     with transaction.atomic():
         if not _release(
@@ -419,10 +543,11 @@ def _finish(job: UpscaleJob, status: str, kind: str, message: str) -> None:
 
 
 def settle(job: UpscaleJob, status: str) -> None:
-    """Close the job's money once it is terminal: release what was held but not charged."""
-    if status == JobStatus.UNKNOWN:
-        return  # keep the hold until someone checks with the provider
-    ledger.release(job)
+    """Close the job's money once it is terminal, by its provider's refund rule.
+
+    UNKNOWN keeps its hold until someone checks with the provider (jobs.ledger.settle).
+    """
+    ledger.settle(job, status)
 
 
 # ----- retries ----------------------------------------------------------------------------
@@ -432,46 +557,6 @@ def backoff(attempt: int, retry_after: float | None = None) -> float:
         return min(max(retry_after, 0.5), BACKOFF_CAP * 5)
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(attempt - 1, 0)))
     return random.uniform(ceiling / 2, ceiling)
-
-
-# ----- recovery ---------------------------------------------------------------------------
-def reconcile() -> int:
-    """Recover jobs whose worker died mid-step (lease expired). Safe to run on every node."""
-    now = timezone.now()
-    stale = UpscaleJob.objects.filter(
-        status__in=[JobStatus.RUNNING, JobStatus.WAITING, JobStatus.DOWNLOADING],
-        lease_until__lt=now,
-    ).values_list("pk", "status", "create_sent_at", "lease_token")
-    recovered = 0
-    for pk, status, sent_at, token in stale:
-        recovered += _recover(pk, status, sent_at, token, now)
-    return recovered
-
-
-def _recover(pk: int, status: str, sent_at: Any, token: str, now: Any) -> int:
-    base = UpscaleJob.objects.filter(pk=pk, status=status, lease_token=token, lease_until__lt=now)
-    job = UpscaleJob.objects.get(pk=pk)
-    if status == JobStatus.RUNNING and sent_at is not None:
-        message = (
-            "The worker stopped while this job was being sent, so we cannot tell whether the "
-            "provider received it. It was not sent again, to avoid paying twice."
-        )
-        moved = base.update(
-            status=JobStatus.UNKNOWN,
-            error_kind=ErrorKind.UNKNOWN_OUTCOME,
-            error_message=message,
-            lease_token="",
-            lease_until=None,
-            finished_at=now,
-        )
-        if moved:
-            record_event(job, "unknown", message)
-        return moved
-    back_to = JobStatus.QUEUED if status == JobStatus.RUNNING else status
-    moved = base.update(status=back_to, lease_token="", lease_until=None, next_action_at=now)
-    if moved:
-        record_event(job, "recovered", "A worker stopped mid-step; the job was picked up again.")
-    return moved
 
 
 STEPS: dict[str | None, Callable[[int], None]] = {

@@ -148,6 +148,7 @@ def worker_env(live_server: Any, settings: Any) -> dict[str, str]:
         SANDBOX_BASE_URL=live_server.url,
         UPSCALER_DATA_DIR=str(settings.DATA_DIR),
         TICK_SECONDS="0.2",
+        DISPATCH_GRACE_SECONDS="5",
         JOB_LEASE_SECONDS=os.environ.get("TEST_JOB_LEASE_SECONDS", "8"),
         WORKERS="2",
         DB_CONN_MAX_AGE="0",

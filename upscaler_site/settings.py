@@ -248,6 +248,9 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# A queued task not picked up within this many seconds is sent again (Redis has no receipts,
+# and a worker that dies takes the tasks it had prefetched with it).
+DISPATCH_GRACE_SECONDS = env_int("DISPATCH_GRACE_SECONDS", 30)
 # How often the ticker wakes due work (polls, retries, reconciliation), in seconds.
 TICK_SECONDS = float(os.environ.get("TICK_SECONDS", "1"))
 # A claimed job whose worker has not renewed its lease by then is considered abandoned.
