@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", pages.healthz, name="healthz"),
+    path("api/v1/", include("jobs.api.urls")),
     path("", include("jobs.urls")),
 ]
 

@@ -56,7 +56,7 @@ def finished(job: UpscaleJob, worker: Any) -> UpscaleJob:
 
 
 CASES = {
-    # provider: (options, expected (width, height) of each result from a 64×48 upload)
+    # provider: (options, expected (width, height) of each result from a 64x48 upload)
     "aimlapi": ({"resolution": "2k"}, [(2048, 1536)]),
     "ideogram": ({"num_images": 2}, [(128, 96), (128, 96)]),
     "uwear": ({"model_name": "recraft"}, [(128, 96)]),
