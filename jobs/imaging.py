@@ -143,6 +143,9 @@ def strip_metadata(file: IO[bytes], *, max_pixels: int) -> tuple[bytes, str]:
     with _pixel_limit(max_pixels), Image.open(file) as image:
         fmt = image.format if image.format in RESULT_FORMATS else "PNG"
         clean = ImageOps.exif_transpose(image)
+        # Pillow writes some of `info` back on save (a JPEG's comment, for one): keep only
+        # what the pixels need to look right.
+        clean.info = {k: v for k, v in clean.info.items() if k in ("transparency", "icc_profile")}
         if fmt == "JPEG" and clean.mode not in ("RGB", "L"):
             clean = clean.convert("RGB")
         out = io.BytesIO()

@@ -6,6 +6,7 @@ The engine (`jobs.engine`) owns every job transition after submission, and the l
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from jobs import crypto, imaging, ledger
+from jobs import crypto, imaging, ledger, spend
 from jobs.models import (
     Batch,
     JobEvent,
@@ -202,13 +203,47 @@ def submit_jobs(
     for spec in specs:
         options, reference = validate_spec(team, spec)
         account = spec.account or _required_account(team, spec.provider)
+        _check_source_reachable(spec, account)
         prepared.append((spec, options, reference, account))
     if not prepared:
         raise SubmitError("Nothing to submit.")
     with transaction.atomic():
         batch = Batch.objects.create(team=team, created_by=user, is_comparison=comparison)
         jobs = [_create_job(team, user, batch, *item) for item in prepared]
+        _reserve(team, user, jobs)
     return jobs
+
+
+def _check_source_reachable(spec: JobSpec, account: ProviderAccount | None) -> None:
+    """Providers that fetch the upload themselves need a public URL of this installation."""
+    cls = get_provider_class(spec.provider)
+    fetches_url = InputKind.UPLOAD not in cls.input_kinds
+    if spec.source is None or not fetches_url or settings.PUBLIC_BASE_URL:
+        return
+    if account is not None and account.is_sandbox:
+        return  # the sandbox fetches from this very server
+    raise SubmitError(
+        f"{cls.name} downloads the image itself from a public link, and this installation has "
+        "no public address configured (PUBLIC_BASE_URL). Ask an admin to set it, or choose a "
+        "provider that takes uploads.",
+        "provider",
+    )
+
+
+def _reserve(team: Team, user: AbstractBaseUser, jobs: list[UpscaleJob]) -> None:
+    """Hold the batch's cost on every budget; a refusal rolls the whole batch back.
+
+    Jobs are queued on commit, so nothing reaches a worker unless this succeeded.
+    """
+    try:
+        ledger.reserve_batch(team, user, list(zip(jobs, spend.estimates_for(jobs), strict=True)))
+    except ledger.BudgetRefused as refused:
+        raise BudgetExceeded(
+            refused.message,
+            budget=refused.budget_label,
+            remaining_micros=refused.remaining_micros,
+            needed_micros=refused.needed_micros,
+        ) from None
 
 
 def _required_account(team: Team, provider: str) -> ProviderAccount | None:
@@ -233,7 +268,7 @@ def _create_job(
     reference: dict[str, Any],
     account: ProviderAccount | None,
 ) -> UpscaleJob:
-    from jobs import engine
+    from jobs import dedupe, engine
 
     cls = get_provider_class(spec.provider)
     job = UpscaleJob.objects.create(
@@ -247,9 +282,8 @@ def _create_job(
         options=options,
         status=JobStatus.QUEUED,
         next_action_at=timezone.now() + engine.DISPATCH_GRACE,
+        fingerprint=dedupe.fingerprint_for(spec.source, reference, spec.provider, options),
     )
-    provider = cls(api_key="", base_url="")
-    ledger.reserve(job, provider.estimate(options))
     record_event(job, "queued", f"Queued for {cls.name}.")
     transaction.on_commit(lambda: engine.enqueue(job.pk))
     return job
@@ -261,3 +295,110 @@ def record_event(job: UpscaleJob, kind: str, message: str) -> None:
 
 def store_bytes(field_file: Any, name: str, data: bytes) -> None:
     field_file.save(name, ContentFile(data), save=False)
+
+
+# ----- cancel ----------------------------------------------------------------------------
+class CancelError(ValueError):
+    """A job could not be canceled; the message is for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def cancel_job(job: UpscaleJob, user: AbstractBaseUser) -> UpscaleJob:
+    """Cancel a job that has not finished: locally while queued, at the provider while waiting.
+
+    A job being sent or downloaded right now cannot be stopped safely (the create may have
+    reached the provider; the result is already paid for), so those are refused.
+    """
+    if job.is_finished:
+        raise CancelError(f"This job has already finished ({job.get_status_display().lower()}).")
+    who = user.get_username() if user else "someone"
+    if job.status == JobStatus.QUEUED:
+        canceled = _mark_canceled(job, JobStatus.QUEUED, lease_token=None)
+        if not canceled:
+            raise CancelError("The job was picked up by a worker just now; try again shortly.")
+        return _after_cancel(job, f"Canceled by {who} before it was sent.")
+    if job.status == JobStatus.WAITING:
+        return _cancel_at_provider(job, who)
+    raise CancelError(
+        f"This job is {job.get_status_display().lower()} right now and cannot be stopped safely."
+    )
+
+
+def _cancel_at_provider(job: UpscaleJob, who: str) -> UpscaleJob:
+    """Canceled at the provider where it has a cancel call, else here only (engine)."""
+    from jobs import engine
+
+    claimed = _claim_waiting(job)
+    if claimed is None:
+        raise CancelError("A worker is checking this job right now; try again shortly.")
+    message = engine.cancel_waiting(claimed, who)
+    if message is None:
+        cls = get_provider_class(job.provider)
+        raise CancelError(
+            f"{cls.name} could not cancel this job: it is too far along. It will finish and "
+            "be charged as usual."
+        )
+    record_event(job, "canceled", message)
+    job.refresh_from_db()
+    return job
+
+
+def _claim_waiting(job: UpscaleJob, tries: int = 5) -> UpscaleJob | None:
+    """Take the job from the poller; a poll holds it for a moment only, so wait briefly."""
+    from jobs import engine
+
+    for attempt in range(tries):
+        claimed = engine.claim(job.pk, JobStatus.WAITING)  # keeps pollers away while we ask
+        if claimed is not None or attempt == tries - 1:
+            return claimed
+        time.sleep(0.2)
+    return None
+
+
+def _mark_canceled(job: UpscaleJob, from_status: str, *, lease_token: str | None) -> bool:
+    now = timezone.now()
+    rows = UpscaleJob.objects.filter(pk=job.pk, status=from_status)
+    if lease_token is not None:
+        rows = rows.filter(lease_token=lease_token)
+    return bool(
+        rows.update(
+            status=JobStatus.CANCELED,
+            lease_token="",
+            lease_until=None,
+            next_action_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def _after_cancel(job: UpscaleJob, message: str) -> UpscaleJob:
+    ledger.release(job, "Canceled")
+    record_event(job, "canceled", message)
+    job.refresh_from_db()
+    return job
+
+
+# ----- retry -----------------------------------------------------------------------------
+def retry_job(job: UpscaleJob, user: AbstractBaseUser) -> UpscaleJob:
+    """A new job with the same input, provider and options; the old one stays as it was.
+
+    Goes through `submit_jobs`, so validation, budgets and the reservation apply again.
+    """
+    if not job.is_finished:
+        raise SubmitError("This job has not finished yet; cancel it first, or wait for it.")
+    account = job.account if job.account is not None and job.account.is_active else None
+    spec = JobSpec(
+        provider=job.provider,
+        options=job.options,
+        source=job.source,
+        reference=job.source_ref or None,
+        account=account,
+    )
+    new = submit_jobs(job.team, user, [spec])[0]
+    record_event(job, "retried", f"Retried by {user.get_username()} as job {new.public_id}.")
+    record_event(new, "retry", f"Retry of job {job.public_id}.")
+    return new

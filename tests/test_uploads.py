@@ -140,3 +140,24 @@ def test_upload_requires_login(client: Any) -> None:
     response = client.post(reverse("jobs:upload_source"), {"file": io.BytesIO(b"x")})
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_url_fetching_provider_without_public_address_is_refused_clearly(
+    alice: Any, team: Any, settings: Any
+) -> None:
+    from jobs import services
+    from jobs.models import ProviderAccount
+
+    settings.PUBLIC_BASE_URL = ""
+    account = ProviderAccount.objects.create(team=team, provider="uwear", label="Real")
+    services.set_account_key(account, "real-uwear-key")
+    source_id = alice.post(
+        reverse("jobs:upload_source"), {"file": SimpleUploadedFile("a.png", image_bytes())}
+    ).json()["id"]
+    response = alice.post(
+        reverse("jobs:upload"),
+        {"provider": "uwear", "opt_model_name": "recraft", "source_ids": [source_id]},
+    )
+    assert response.status_code == 400
+    assert "no public address configured (PUBLIC_BASE_URL)" in response.content.decode()
+    assert UpscaleJob.objects.count() == 0

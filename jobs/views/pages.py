@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from jobs import dedupe, imaging, ledger, media, results, services
+from jobs import dedupe, imaging, ledger, media, results, services, spend_report
 from jobs.forms import SubmitForm
 from jobs.models import (
     ACTIVE_STATUSES,
@@ -38,6 +38,7 @@ from jobs.models import (
     SourceImage,
     UpscaleJob,
 )
+from jobs.permissions import spend_required, spend_required_for_post
 from jobs.providers.registry import PROVIDERS, get_provider_class
 
 
@@ -69,6 +70,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 # ----- upload ---------------------------------------------------------------------------
 @team_required
+@spend_required_for_post
 @vary_on_headers("HX-Request")
 def upload(request: HttpRequest) -> HttpResponse:
     provider = request.GET.get("provider")
@@ -150,6 +152,7 @@ def _sources_from_request(request: HttpRequest, errors: list[str]) -> list[Sourc
 
 
 @team_required
+@spend_required
 @require_POST
 def upload_source(request: HttpRequest) -> JsonResponse:
     """One file uploaded by the page's script (so each file gets its own progress bar)."""
@@ -189,6 +192,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in JobStatus.values:
         jobs = jobs.filter(status=status)
+    jobs = spend_report.filter_jobs(jobs, request.GET, request.team)  # drill-down from Spend
     page = Paginator(jobs.prefetch_related("results"), 50).get_page(request.GET.get("page"))
     context = {"page": page, "batch": batch, "status": status, "statuses": JobStatus.choices}
     return render(request, "jobs/job_list.html", context)
