@@ -23,7 +23,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from jobs import imaging
+from jobs import audit, imaging
 from jobs.models import Batch, ResultImage, ShareLink, Team
 
 TOKEN_BYTES = 32  # 256 bits: far past the 128 the issue asks for, and still a short URL
@@ -97,6 +97,9 @@ def create_link(
         password_hash=make_password(password) if password else "",
         allow_download=allow_download,
     )
+    audit.record(
+        team, user, "share_link.created", str(link), expires=str(link.expires_at or "never")
+    )
     return NewLink(link=link, token=token)
 
 
@@ -150,22 +153,35 @@ def record_access(link: ShareLink) -> None:
     ShareLink.objects.filter(pk=link.pk).update(last_accessed_at=now)
 
 
-def revoke(link: ShareLink) -> bool:
+def revoke(link: ShareLink, actor: AbstractBaseUser | None = None) -> bool:
     """Kill one link at once. False if it was already revoked."""
-    return bool(
+    killed = bool(
         ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
     )
+    if killed:
+        audit.record(link.team, actor, "share_link.revoked", str(link))
+    return killed
 
 
-def revoke_all(team: Team, *, result: ResultImage | None = None, batch: Batch | None = None) -> int:
+def revoke_all(
+    team: Team,
+    *,
+    result: ResultImage | None = None,
+    batch: Batch | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> int:
     """Kill every link of one result or one board of the team. Returns how many died."""
     if (result is None) == (batch is None):
         raise ShareError("Say which result or board to stop sharing.")
     links = ShareLink.objects.filter(team=team, revoked_at__isnull=True)
     links = links.filter(result=result) if result is not None else links.filter(batch=batch)
-    return links.update(revoked_at=timezone.now())
+    killed = links.update(revoked_at=timezone.now())
+    if killed:
+        target = f"result {result.pk}" if result is not None else f"board {batch.pk}"  # type: ignore[union-attr]
+        audit.record(team, actor, "share_link.revoked", target, links=killed)
+    return killed
 
 
 def state(link: ShareLink, now: datetime | None = None) -> str:

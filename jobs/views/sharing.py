@@ -126,7 +126,7 @@ def link_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     link = get_object_or_404(sharing.team_links(request.team), pk=pk)
-    sharing.revoke(link)
+    sharing.revoke(link, actor=request.user)
     link.refresh_from_db()
     if request.htmx:
         context = {"link": sharing.with_states([link])[0]}
@@ -139,7 +139,7 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def revoke_all(request: HttpRequest) -> HttpResponse:
     result, batch = _target(request, request.POST)
-    count = sharing.revoke_all(request.team, result=result, batch=batch)
+    count = sharing.revoke_all(request.team, result=result, batch=batch, actor=request.user)
     messages.success(request, f"{count} link(s) revoked; they stopped working immediately.")
     return _back(request)
 

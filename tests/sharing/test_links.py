@@ -105,3 +105,17 @@ def test_cannot_share_another_teams_result_or_nothing(
         share(team, user)
     with pytest.raises(sharing.ShareError):
         share(team, user, result=result, batch=board)
+
+
+def test_creating_and_revoking_links_is_audited(team: Any, user: Any) -> None:
+    from jobs.models import AuditEvent
+    from tests.factories import local_job
+
+    result = local_job(team, user, run=True).results.get()
+    new = sharing.create_link(team, user, result=result, label="For the client")
+    sharing.revoke(new.link, actor=user)
+    sharing.revoke(new.link, actor=user)  # already dead: no second event
+    actions = list(AuditEvent.objects.filter(team=team).values_list("action", flat=True))
+    assert actions.count("share_link.created") == 1
+    assert actions.count("share_link.revoked") == 1
+    assert new.token not in repr(list(AuditEvent.objects.values_list("target", "detail")))
