@@ -79,6 +79,7 @@ _ERRORS: dict[int, tuple[ErrorKind, str]] = {
 class AimlapiProvider(Provider):
     # "Failed requests are not charged" (AI/ML API docs): a create that errored can be re-sent.
     failed_creates_are_free = True
+    failed_job_charge = "free"
     slug = "aimlapi"
     name = "AI/ML API"
     summary = "ByteDance Dreamina Creative Upscale to 2K or 4K, with adjustable generated detail."

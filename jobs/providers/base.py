@@ -258,6 +258,12 @@ class Provider:
     default_prices: ClassVar[Mapping[str, Decimal]] = {"default": Decimal(0)}
     usd_micros_per_credit: ClassVar[Decimal] = Decimal(0)
     credit_unit: ClassVar[str] = "credits"
+    # What a job that the provider accepted and then failed costs (applied by jobs.ledger):
+    # "free": never charged; "refunded": credits taken on accepting are given back;
+    # "kept": credits taken on accepting stay taken.
+    failed_job_charge: ClassVar[Literal["free", "refunded", "kept"]] = "free"
+    # Images withheld as unsafe are billed like delivered ones (so not a billing anomaly).
+    bills_withheld_images: ClassVar[bool] = False
     poll_interval: ClassVar[float] = 2.0
     deadline_seconds: ClassVar[int] = 30 * 60
     summary: ClassVar[str] = ""

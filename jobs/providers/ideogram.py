@@ -142,6 +142,9 @@ class IdeogramProvider(Provider):
     default_prices: ClassVar[Mapping[str, Decimal]] = {"default": Decimal(1)}
     usd_micros_per_credit = Decimal(60_000)
     credit_unit = "images"
+    # Failed requests are not billed; images withheld as unsafe are [docs].
+    failed_job_charge = "free"
+    bills_withheld_images = True
 
     @classmethod
     def price_units(cls, options: Mapping[str, Any]) -> int:

@@ -102,6 +102,8 @@ class ImagineapiProvider(Provider):
         "12x": Decimal(100),
     }
     usd_micros_per_credit = Decimal(10000)  # 1 credit = $0.01 (seed)
+    # Credits are taken when a job starts and given back when it fails [docs].
+    failed_job_charge = "refunded"
     poll_interval = 3.0
     # Jobs are reported stuck in `pending` for hours: give up after 20 minutes.
     deadline_seconds = 20 * 60

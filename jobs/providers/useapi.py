@@ -135,6 +135,9 @@ class UseapiProvider(Provider):
     # plan behind the useapi.net account), so reported credits carry no dollar amount.
     usd_micros_per_credit = Decimal(0)
     credit_unit = "Dreamina credits"
+    # ASSUMPTION: no refund rule is documented; forecastCost is charged at start, so a
+    # failed job is counted as charged and listed as an anomaly for someone to check.
+    failed_job_charge = "kept"
     # The provider's own example polls every 10 s; upscales usually take under a minute.
     poll_interval = 5.0
     deadline_seconds = 30 * 60

@@ -136,6 +136,9 @@ class UwearProvider(Provider):
     }
     usd_micros_per_credit = Decimal(0)
     credit_unit = "uwear credits"
+    # ASSUMPTION: no refund rule is documented, so an accepted job that fails is counted as
+    # charged and listed as an anomaly for someone to check.
+    failed_job_charge = "kept"
     poll_interval = 3.0
 
     @classmethod

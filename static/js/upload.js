@@ -62,6 +62,7 @@
         hidden.name = "source_ids";
         hidden.value = body.id;
         ui.li.append(hidden);
+        form.dispatchEvent(new Event("change", { bubbles: true }));  // live cost estimate
       } else {
         ui.li.classList.add("failed");
         ui.note.textContent = body.error || ("Upload failed (HTTP " + xhr.status + ")");
