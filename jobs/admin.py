@@ -1,15 +1,23 @@
 from django.contrib import admin
 
 from jobs.models import (
+    ApiToken,
+    AuditEvent,
     Batch,
+    Budget,
+    BudgetUsage,
+    Invitation,
     JobEvent,
     LedgerEntry,
     Membership,
+    PriceEntry,
     ProviderAccount,
     ResultImage,
+    ShareLink,
     SourceImage,
     Team,
     UpscaleJob,
+    WorkerHeartbeat,
 )
 
 
@@ -87,3 +95,56 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Batch)
+
+
+@admin.register(PriceEntry)
+class PriceEntryAdmin(admin.ModelAdmin):
+    list_display = ["account", "price_key", "credits", "usd_micros_per_credit", "valid_from"]
+    list_filter = ["account__provider"]
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["team", "scope", "provider", "user", "monthly_limit_micros", "warn_percent"]
+    list_filter = ["scope"]
+
+
+@admin.register(BudgetUsage)
+class BudgetUsageAdmin(admin.ModelAdmin):
+    # Written only by jobs.ledger with conditional UPDATEs; read-only here.
+    list_display = ["budget", "month", "used_micros", "warned_at"]
+    readonly_fields = ["budget", "month", "used_micros", "warned_at"]
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    # Only the token's hash is stored; nothing here can reveal the link itself.
+    list_display = ["team", "label", "expires_at", "revoked_at", "view_count", "created_at"]
+    readonly_fields = ["view_count", "last_accessed_at"]
+    exclude = ["token_hash", "password_hash"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "team", "actor", "action", "target"]
+    list_filter = ["action"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "team", "last_used_at", "revoked_at"]
+    exclude = ["token_hash"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["team", "email", "role", "expires_at", "accepted_at"]
+    exclude = ["token_hash"]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["node", "pid", "started_at", "last_seen"]
