@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from jobs.outbound import parse_retry_after
 from jobs.providers.base import (
     Cost,
     ErrorKind,
@@ -29,8 +28,6 @@ from jobs.providers.base import (
     Provider,
     ProviderError,
     ResultRef,
-    default_error_kind,
-    default_error_text,
 )
 
 MODEL = "bytedance/dreamina-creative-upscale"
@@ -178,7 +175,7 @@ class AimlapiProvider(Provider):
         status = body_status(body)
         if status is not None and status >= 400:
             # An error wrapped in a success status: it gets the same policy as the real one.
-            raise self.classify(status, response)
+            raise self.error_from_response(response, status=status)
         error = ProviderError(
             f"{self.name} answered without an upscaled image, so the job failed.",
             kind=ErrorKind.PROVIDER,
@@ -205,21 +202,10 @@ class AimlapiProvider(Provider):
         return None
 
     # ----- errors --------------------------------------------------------------------
-    def error_from_response(self, response: httpx.Response) -> ProviderError:
-        return self.classify(response.status_code, response)
-
-    def classify(self, status: int, response: httpx.Response) -> ProviderError:
-        kind, text = _ERRORS.get(status) or (
-            default_error_kind(status),
-            default_error_text(self.name, status),
-        )
-        return ProviderError(
-            text,
-            kind=kind,
-            provider_message=self.provider_message(response),
-            status_code=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
+    def classify_error(
+        self, status: int, words: str, response: httpx.Response
+    ) -> tuple[ErrorKind, str] | None:
+        return _ERRORS.get(status)
 
     def provider_message(self, response: httpx.Response) -> str:
         """Their message plus the request id their support asks for."""

@@ -403,20 +403,33 @@ class Provider:
         )
         return error
 
-    def error_from_response(self, response: httpx.Response) -> ProviderError:
-        """Map an HTTP error to a ProviderError. Subclasses refine the message and kind."""
-        status = response.status_code
-        message = self.provider_message(response)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        kind = default_error_kind(status)
-        text = default_error_text(self.name, status)
+    def error_from_response(
+        self, response: httpx.Response, *, status: int | None = None
+    ) -> ProviderError:
+        """Map an HTTP error to a ProviderError, keeping the provider's own words.
+
+        `status` overrides the HTTP status for errors a provider wraps in a 2xx reply.
+        Adapters refine the kind and the user-facing text through `classify_error`.
+        """
+        status = status or response.status_code
+        words = self.provider_message(response)
+        kind, text = self.classify_error(status, words, response) or (
+            default_error_kind(status),
+            default_error_text(self.name, status),
+        )
         return ProviderError(
             text,
             kind=kind,
-            provider_message=message,
+            provider_message=words,
             status_code=status,
-            retry_after=retry_after,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+
+    def classify_error(
+        self, status: int, words: str, response: httpx.Response
+    ) -> tuple[ErrorKind, str] | None:
+        """A provider's own reading of an error reply; None keeps the generic one."""
+        return None
 
     def provider_message(self, response: httpx.Response) -> str:
         """The provider's own words from an error body, whatever its shape."""

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from jobs.outbound import parse_retry_after
 from jobs.providers.base import (
     ErrorKind,
     InputKind,
@@ -31,8 +30,6 @@ from jobs.providers.base import (
     Provider,
     ProviderError,
     ResultRef,
-    default_error_kind,
-    default_error_text,
 )
 
 UPSCALE_PATH = "/upscale"
@@ -186,24 +183,17 @@ class IdeogramProvider(Provider):
         return f"image.{extension}", source.data, content_type
 
     # ----- errors --------------------------------------------------------------------
-    def error_from_response(self, response: httpx.Response) -> ProviderError:
-        status = response.status_code
-        message = self.provider_message(response)
-        kind, text = _ERRORS.get(status) or (
-            default_error_kind(status),
-            default_error_text(self.name, status),
-        )
+    def classify_error(
+        self, status: int, words: str, response: httpx.Response
+    ) -> tuple[ErrorKind, str] | None:
         if status == 402:
-            text = payment_refused_text(response)
-        elif status == 422 and "safety" in message.lower():
-            text = "Ideogram refused this image: it failed Ideogram's safety check."
-        return ProviderError(
-            text,
-            kind=kind,
-            provider_message=message,
-            status_code=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
+            return ErrorKind.ACCOUNT, payment_refused_text(response)
+        if status == 422 and "safety" in words.lower():
+            return (
+                ErrorKind.INPUT,
+                "Ideogram refused this image: it failed Ideogram's safety check.",
+            )
+        return _ERRORS.get(status)
 
     # ----- connection check ----------------------------------------------------------
     def check_connection(self) -> str:

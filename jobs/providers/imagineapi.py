@@ -205,18 +205,16 @@ class ImagineapiProvider(Provider):
         return ProviderError(message, kind=ErrorKind.PROVIDER, provider_message=words)
 
     # ----- errors ----------------------------------------------------------------------
-    def error_from_response(self, response: httpx.Response) -> ProviderError:
-        error = super().error_from_response(response)
-        code = directus_code(response)
-        kind, message = self.classify(code, response.status_code, error.provider_message)
-        words = f"{code}: {error.provider_message}" if code else error.provider_message
-        return ProviderError(
-            message,
-            kind=kind,
-            provider_message=words,
-            status_code=error.status_code,
-            retry_after=error.retry_after,
-        )
+    def provider_message(self, response: httpx.Response) -> str:
+        """The Directus error code in front of its message, e.g. "FORBIDDEN: ..."."""
+        code, words = directus_code(response), super().provider_message(response)
+        return f"{code}: {words}" if code else words
+
+    def classify_error(
+        self, status: int, words: str, response: httpx.Response
+    ) -> tuple[ErrorKind, str] | None:
+        raw = super().provider_message(response)
+        return self.classify(directus_code(response), status, raw)
 
     def classify(self, code: str, status: int, words: str) -> tuple[ErrorKind, str]:
         """Directus error codes first; the HTTP status when the body names none."""

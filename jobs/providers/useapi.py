@@ -265,21 +265,9 @@ class UseapiProvider(Provider):
         return ProviderError(message, kind=ErrorKind.PROVIDER, provider_message=words)
 
     # ----- errors ----------------------------------------------------------------------
-    def error_from_response(self, response: httpx.Response) -> ProviderError:
-        error = super().error_from_response(response)
-        refined = self.classify(response.status_code, error.provider_message)
-        if refined is None:
-            return error
-        kind, message = refined
-        return ProviderError(
-            message,
-            kind=kind,
-            provider_message=error.provider_message,
-            status_code=error.status_code,
-            retry_after=error.retry_after,
-        )
-
-    def classify(self, status: int, words: str) -> tuple[ErrorKind, str] | None:
+    def classify_error(
+        self, status: int, words: str, response: httpx.Response
+    ) -> tuple[ErrorKind, str] | None:
         """useapi.net's documented error statuses, in words a user can act on."""
         if status == 400 and "must be completed" in words.lower():
             return ErrorKind.INPUT, (

@@ -241,21 +241,9 @@ class UwearProvider(Provider):
             return validation_text(body["detail"])[:500]
         return first_message(body)[:500]
 
-    def error_from_response(self, response: httpx.Response) -> ProviderError:
-        error = super().error_from_response(response)
-        refined = self.classify(response.status_code, error.provider_message)
-        if refined is None:
-            return error
-        kind, message = refined
-        return ProviderError(
-            message,
-            kind=kind,
-            provider_message=error.provider_message,
-            status_code=error.status_code,
-            retry_after=error.retry_after,
-        )
-
-    def classify(self, status: int, words: str) -> tuple[ErrorKind, str] | None:
+    def classify_error(
+        self, status: int, words: str, response: httpx.Response
+    ) -> tuple[ErrorKind, str] | None:
         """uwear's error bodies are undocumented: the status decides, its words are quoted."""
         if status in (400, 422):
             return ErrorKind.INPUT, f"{self.name} refused the request: {words or 'invalid'}."
