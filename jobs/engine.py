@@ -18,6 +18,7 @@ import logging
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -152,6 +153,7 @@ def _renew_lease(job_id: int, token: str, stop: threading.Event) -> None:
 
 def _run(job: UpscaleJob, body: Callable[[UpscaleJob], None]) -> None:
     """Run one step of a claimed job; a bug must end the job, not leave it spinning."""
+    job.step_started = time.monotonic()  # type: ignore[attr-defined]
     with keep_lease(job):
         try:
             body(job)
@@ -422,18 +424,20 @@ def _succeeded_at_provider(job: UpscaleJob, provider: Provider, outcome: Outcome
     if not outcome.results:
         _fail(job, ErrorKind.PROVIDER, texts.no_results(job))
         return
-    record_event(job, "finished", f"The provider finished: {len(outcome.results)} image(s).")
+    pending = results.pending_refs(outcome.results)
+    downloading = f"; downloading {len(pending)}" if pending else ""
+    record_event(
+        job, "finished", f"The provider finished: {len(outcome.results)} image(s){downloading}."
+    )
     try:
         results.store_inline(job, outcome.results)
     except results.ResultRejected as exc:
         _fail(job, ErrorKind.PROVIDER, str(exc))
         return
-    pending = results.pending_refs(outcome.results)
     if not pending:
         _succeed(job)
         return
     _save(job, status=JobStatus.DOWNLOADING, pending_results=pending, read_failures=0)
-    record_event(job, "downloading", f"Downloading {len(pending)} result(s).")
     download_results(job)
 
 
@@ -454,9 +458,15 @@ def _resume_download(job: UpscaleJob) -> None:
 def download_results(job: UpscaleJob) -> None:
     """Fetch every result URL not stored yet. A crash here resumes where it stopped."""
     provider_cls = get_provider_class(job.provider)
+    fetched = 0
     for item in list(job.pending_results):
         if results.is_stored(job, item["index"]):
             continue
+        if fetched and _no_time_for_another_download(job):
+            # The rest in a fresh step: no task may outlive the worker's timeout.
+            _release(job, status=JobStatus.DOWNLOADING, delay=0)
+            return
+        fetched += 1
         try:
             results.fetch_and_store(job, item, provider_cls)
         except outbound.DownloadError as error:
@@ -466,6 +476,12 @@ def download_results(job: UpscaleJob) -> None:
             _fail(job, ErrorKind.PROVIDER, str(exc))
             return
     _succeed(job)
+
+
+def _no_time_for_another_download(job: UpscaleJob) -> bool:
+    started = getattr(job, "step_started", time.monotonic())
+    worst_case = time.monotonic() - started + settings.RESULT_DOWNLOAD_DEADLINE_SECONDS
+    return worst_case > settings.WORKER_TIMEOUT * 0.9
 
 
 def _download_failed(job: UpscaleJob, error: outbound.DownloadError) -> None:
@@ -548,6 +564,32 @@ def settle(job: UpscaleJob, status: str) -> None:
     UNKNOWN keeps its hold until someone checks with the provider (jobs.ledger.settle).
     """
     ledger.settle(job, status)
+
+
+# ----- cancel -----------------------------------------------------------------------------
+def cancel_waiting(job: UpscaleJob, who: str) -> str | None:
+    """Cancel a WAITING job this caller has claimed; the timeline message, or None.
+
+    With a provider cancel call, the job is canceled there first; if the provider refuses
+    (the job is too far along), it goes back to the poller and None is returned, so a
+    finished, paid result is never thrown away. Without one, the job is canceled here only:
+    the provider may still run it, and `settle` charges it by the provider's rule.
+    """
+    provider = provider_for(job)
+    name = texts.provider_name(job)
+    if type(provider).cancel is Provider.cancel:
+        _finish(job, JobStatus.CANCELED, ErrorKind.NONE, "")
+        return texts.canceled_here_only(job, who)
+    try:
+        stopped = provider.cancel(job.provider_job_id)
+    except Exception:  # an unreachable provider cannot confirm the cancel
+        log.warning("Job %s: cancel at %s failed", job.pk, name, exc_info=True)
+        stopped = False
+    if not stopped:
+        _release(job, status=JobStatus.WAITING, delay=0)  # poll at once: it may be done
+        return None
+    _finish(job, JobStatus.CANCELED, ErrorKind.NONE, "")
+    return f"Canceled at {name} by {who}."
 
 
 # ----- retries ----------------------------------------------------------------------------

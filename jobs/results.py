@@ -21,7 +21,6 @@ from jobs.models import ResultImage, SourceImage, UpscaleJob
 from jobs.providers.base import ErrorKind, Provider, ProviderError, ResultRef
 
 log = logging.getLogger(__name__)
-DOWNLOAD_DEADLINE_SECONDS = 180
 SOURCE_URL_MAX_AGE = 60 * 60  # a signed source URL works for an hour
 _SOURCE_SALT = "upscaler.source-url"
 
@@ -60,7 +59,7 @@ def fetch_and_store(job: UpscaleJob, item: dict[str, Any], provider_cls: type[Pr
     fetched = outbound.download(
         item["url"],
         max_bytes=provider_cls.max_result_bytes,
-        deadline_seconds=DOWNLOAD_DEADLINE_SECONDS,
+        deadline_seconds=settings.RESULT_DOWNLOAD_DEADLINE_SECONDS,
     )
     try:
         _store(job, item["index"], fetched.file, job.provider)

@@ -142,6 +142,7 @@ SQLITE_OPTIONS = {
 
 DATABASES = {"default": _database_config()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default: a bare host in a URL field means https
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -224,21 +225,28 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 OUTBOUND_ALLOWED_ORIGINS = env_list("OUTBOUND_ALLOWED_ORIGINS", "")
 
 # Background worker (django-q2). Retries of paid calls are the app's decision, never the
-# queue's: one attempt per task, failures acknowledged, and `retry` well past `timeout`
-# so a slow task is never handed to a second worker while the first still runs.
+# queue's: one attempt per task, failures acknowledged, and `retry` past `timeout` plus the
+# longest a task can wait in the cluster, so a slow task is never handed to a second worker
+# while the first still runs. The cluster keeps few tasks in hand (`queue_limit`): that
+# bounds the wait, and a node that dies takes few messages with it (the ticker re-sends).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 WORKER_TIMEOUT = env_int("WORKER_TIMEOUT", 600)
+Q_WORKERS = env_int("WORKERS", 2)
+Q_QUEUE_LIMIT = Q_WORKERS * 2
+# Worst case: every task held (the queue, plus one in the pusher's hand) runs to its
+# timeout ahead of this one, which then runs to its own.
+_Q_WAIT_ROUNDS = -(-(Q_QUEUE_LIMIT + 1) // Q_WORKERS)
 Q_CLUSTER = {
     "name": os.environ.get("Q_CLUSTER_NAME", "upscaler"),
-    "workers": env_int("WORKERS", 2),
+    "workers": Q_WORKERS,
     "recycle": 200,
     "timeout": WORKER_TIMEOUT,
-    "retry": WORKER_TIMEOUT * 2 + 60,
+    "retry": WORKER_TIMEOUT * (_Q_WAIT_ROUNDS + 1) + 60,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 1000,
-    "queue_limit": 50,
+    "queue_limit": Q_QUEUE_LIMIT,
     "poll": 0.2,
     "guard_cycle": 0.5,
     "label": "Worker queue",

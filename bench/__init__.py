@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; see bench/README.md. Run one with `python -m bench.<name>`."""
