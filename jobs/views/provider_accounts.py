@@ -37,7 +37,13 @@ class AccountSettingsForm(forms.Form):
         assume_scheme="https",
         help_text="Empty means the provider's default.",
     )
-    max_in_flight = forms.IntegerField(min_value=1, max_value=100, initial=4)
+    max_in_flight = forms.IntegerField(
+        min_value=1,
+        max_value=100,
+        required=False,
+        help_text="Jobs running at the provider at once. Empty: the provider's own limit "
+        "(Ideogram 10, others 4).",
+    )
     is_active = forms.BooleanField(required=False, initial=True)
 
 

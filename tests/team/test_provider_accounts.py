@@ -126,3 +126,14 @@ def test_other_teams_accounts_are_404(alice: Client, other_team: Any) -> None:
         assert response.status_code == 404
     foreign.refresh_from_db()
     assert crypto.decrypt(foreign.api_key_encrypted).startswith("sandbox-")
+
+
+@pytest.mark.parametrize(("provider", "expected"), [("ideogram", 10), ("aimlapi", 4)])
+def test_in_flight_limit_defaults_to_the_providers_own(
+    alice: Client, team: Any, provider: str, expected: int
+) -> None:
+    alice.post(
+        reverse("jobs:provider_account_add"),
+        {"provider": provider, "label": "Studio", "api_key": "key-1234", "max_in_flight": ""},
+    )
+    assert ProviderAccount.objects.get(team=team, provider=provider).max_in_flight == expected
