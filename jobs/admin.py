@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from jobs.models import (
     ApiToken,
@@ -40,6 +41,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_display = ["team", "provider", "label", "is_sandbox", "api_key_hint", "is_active"]
     list_filter = ["provider", "is_sandbox", "is_active"]
     readonly_fields = ["api_key_hint", "health_message"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(SourceImage)

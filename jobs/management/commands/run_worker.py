@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from jobs import engine, heartbeat
 
@@ -60,6 +60,9 @@ class Command(BaseCommand):
         from django_q.cluster import Cluster
 
         ensure_backstop_schedule()
+        # Forked children must not inherit this process's database connection: when one
+        # of them closes it, the server drops it for us too.
+        connections.close_all()
         cluster = Cluster()
         # Start (fork) the cluster before the ticker thread exists: forking a process
         # while another thread holds a lock (logging, a DB connection) can hang the child.
