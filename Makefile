@@ -8,13 +8,19 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 .PHONY: run test install lint format bench
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@echo "Creating $(VENV) with $(PYTHON)…"
+	@$(PYTHON) -m venv $(VENV)
 
+# Installs (again) only when pyproject.toml changed; the pip output goes to a log file so
+# the first lines `make run` prints are where to open the app and how to log in.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable ".[dev]"
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	@echo "Installing Upscaler and its dependencies into $(VENV) (log: $(VENV)/install.log)…"
+	@$(BIN)/python -m pip install --upgrade pip > $(VENV)/install.log 2>&1 \
+		|| (cat $(VENV)/install.log; exit 1)
+	@$(BIN)/python -m pip install --editable ".[dev]" >> $(VENV)/install.log 2>&1 \
+		|| (tail -40 $(VENV)/install.log; exit 1)
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
 
 install: $(STAMP)
 

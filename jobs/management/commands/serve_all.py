@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,12 +35,29 @@ class Command(BaseCommand):
         children = {
             name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()
         }
+        self._announce_when_ready(int(options["port"]), children)
         try:
             self._watch(children)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping web and worker…")
         finally:
             self._stop(children)
+
+    def _announce_when_ready(self, port: int, children: dict[str, subprocess.Popen]) -> None:
+        """Say where to go once the server answers, after the start-up chatter."""
+        from jobs.management.commands.bootstrap_demo import demo_password
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and children["web"].poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"\n  Ready: open http://127.0.0.1:{port}/ and log in as "
+                        f"demo / {demo_password()}  (Ctrl-C stops web and worker)\n"
+                    )
+                )
+                return
+            time.sleep(0.3)
 
     def _watch(self, children: dict[str, subprocess.Popen]) -> None:
         while True:
