@@ -104,3 +104,14 @@ def test_member_cannot_edit_or_check_an_account(login_as: Any, team: Any) -> Non
     assert edit.status_code == 403 and check.status_code == 403
     account.refresh_from_db()
     assert account.api_key_hint == "••••-key"
+
+
+def test_viewer_sees_why_the_upload_button_is_disabled(client: Any, team: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    viewer = get_user_model().objects.create_user("vera", password="pw-vera-123")
+    Membership.objects.create(team=team, user=viewer, role=Role.VIEWER)
+    client.force_login(viewer)
+    page = client.get(reverse("jobs:upload")).content.decode()
+    assert 'id="viewer-note"' in page
+    assert 'type="submit" disabled' in page
