@@ -455,6 +455,26 @@ class Provider:
             ) from None
 
 
+def json_object(response: httpx.Response, name: str, kind: ErrorKind) -> dict[str, Any]:
+    """A success body that must be a JSON object; `kind` says what garbage means here.
+
+    After a create a paid job may exist, so garbage is UNKNOWN_OUTCOME; after a status
+    poll it is TRANSIENT, because reading again is safe.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ProviderError(
+            f"{name} sent a reply that is not a JSON object.",
+            kind=kind,
+            provider_message=response.text[:300],
+            status_code=response.status_code,
+        )
+    return body
+
+
 def first_message(body: Any) -> str:
     """Find a human message in the usual error shapes ({message}, {error}, {detail}, {errors})."""
     if isinstance(body, str):

@@ -28,6 +28,7 @@ from jobs.providers.base import (
     Provider,
     ProviderError,
     ResultRef,
+    json_object,
 )
 
 CREATE_PATH = "/items/images/{image_id}/{index}/upscale/{scale}"
@@ -279,10 +280,7 @@ def created_image(response: httpx.Response, name: str) -> dict[str, Any]:
 
 def json_data(response: httpx.Response, name: str, kind: ErrorKind) -> dict[str, Any]:
     """The `data` object of a success body; `kind` says what garbage means here."""
-    try:
-        data = response.json().get("data")
-    except (ValueError, AttributeError):
-        data = None
+    data = json_object(response, name, kind).get("data")
     if not isinstance(data, dict):
         raise ProviderError(
             f"{name} sent a reply without the expected image object.",

@@ -31,6 +31,7 @@ from jobs.providers.base import (
     Provider,
     ProviderError,
     ResultRef,
+    json_object,
 )
 
 CREATE_PATH = "/v1/dreamina/images/upscale"
@@ -318,22 +319,6 @@ def created_job(response: httpx.Response, name: str) -> dict[str, Any]:
             status_code=response.status_code,
         )
     return job
-
-
-def json_object(response: httpx.Response, name: str, kind: ErrorKind) -> dict[str, Any]:
-    """A success body that must be a JSON object; `kind` says what garbage means here."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ProviderError(
-            f"{name} sent a reply that is not a JSON object.",
-            kind=kind,
-            provider_message=response.text[:300],
-            status_code=response.status_code,
-        )
-    return body
 
 
 def result_refs(job: Mapping[str, Any]) -> list[ResultRef]:

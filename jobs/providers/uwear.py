@@ -31,6 +31,7 @@ from jobs.providers.base import (
     ProviderError,
     ResultRef,
     first_message,
+    json_object,
 )
 
 CREATE_PATH = "/generation-upscale"
@@ -199,7 +200,7 @@ class UwearProvider(Provider):
 
     def poll(self, provider_job_id: str) -> Outcome:
         response = self.request("GET", generation_path(provider_job_id))
-        return self.outcome(provider_job_id, json_object(response, self.name))
+        return self.outcome(provider_job_id, json_object(response, self.name, ErrorKind.TRANSIENT))
 
     def check_connection(self) -> str:
         # uwear documents no account call. Reading a generation that cannot exist is free:
@@ -303,22 +304,6 @@ def created_id(response: httpx.Response, name: str) -> str:
             status_code=response.status_code,
         )
     return str(generation_id)
-
-
-def json_object(response: httpx.Response, name: str) -> dict[str, Any]:
-    """A poll reply; garbage there is a glitch worth reading again, so TRANSIENT."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ProviderError(
-            f"{name} sent a status reply that is not a JSON object.",
-            kind=ErrorKind.TRANSIENT,
-            provider_message=response.text[:300],
-            status_code=response.status_code,
-        )
-    return body
 
 
 def result_refs(generation: Mapping[str, Any]) -> list[ResultRef]:
