@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 
+from jobs import services
 from jobs.models import ProviderAccount, Team
 from jobs.providers.base import InputKind, Option, OptionError, Provider
 from jobs.providers.registry import PROVIDERS, get_provider_class
@@ -40,19 +41,18 @@ def field_for(option: Option) -> forms.Field:
     return forms.CharField(max_length=int(option.maximum or 2000), widget=forms.TextInput, **common)
 
 
-def provider_label(slug: str, team: Team | None) -> str:
+def provider_label(slug: str, accounts: dict[str, ProviderAccount]) -> str:
+    """The provider's name as a picker shows it, marked when it has no account or a sandbox.
+
+    `accounts` is `services.accounts_by_provider(team)`, fetched once per page.
+    """
     cls = get_provider_class(slug)
-    if cls.needs_network and team is not None:
-        account = (
-            ProviderAccount.objects.filter(team=team, provider=slug, is_active=True)
-            .order_by("is_sandbox", "id")
-            .first()
-        )
-        if account is None:
-            return f"{cls.name} (no account)"
-        if account.is_sandbox:
-            return f"{cls.name} (Sandbox)"
-    return cls.name
+    if not cls.needs_network:
+        return cls.name
+    account = accounts.get(slug)
+    if account is None:
+        return f"{cls.name} (no account)"
+    return f"{cls.name} (Sandbox)" if account.is_sandbox else cls.name
 
 
 class SubmitForm(forms.Form):
@@ -63,7 +63,10 @@ class SubmitForm(forms.Form):
     def __init__(self, *args: Any, team: Team | None, provider: str | None = None, **kw: Any):
         super().__init__(*args, **kw)
         self.team = team
-        self.fields["provider"].choices = [(slug, provider_label(slug, team)) for slug in PROVIDERS]
+        accounts = services.accounts_by_provider(team) if team is not None else {}
+        self.fields["provider"].choices = [
+            (slug, provider_label(slug, accounts)) for slug in PROVIDERS
+        ]
         chosen = provider or self.data.get("provider") or self.initial.get("provider") or "local"
         self.provider_cls: type[Provider] = PROVIDERS.get(chosen, PROVIDERS["local"])
         self.fields["provider"].initial = self.provider_cls.slug

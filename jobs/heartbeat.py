@@ -10,7 +10,7 @@ import socket
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -40,9 +40,11 @@ def forget(node: str | None = None) -> None:
 
 def status() -> dict[str, Any]:
     since = timezone.now() - STALE_AFTER
-    alive = WorkerHeartbeat.objects.filter(last_seen__gte=since)
-    summary = alive.aggregate(last=Max("last_seen"))
-    return {"workers_alive": alive.count(), "last_seen": summary["last"]}
+    # One query: this runs on every signed-in page.
+    summary = WorkerHeartbeat.objects.filter(last_seen__gte=since).aggregate(
+        alive=Count("pk"), last=Max("last_seen")
+    )
+    return {"workers_alive": summary["alive"], "last_seen": summary["last"]}
 
 
 def context(request: HttpRequest) -> dict[str, Any]:

@@ -141,6 +141,17 @@ class JobSpec:
     account: ProviderAccount | None = None
 
 
+def accounts_by_provider(team: Team) -> dict[str, ProviderAccount]:
+    """The account `account_for` would pick for each provider, in one query."""
+    chosen: dict[str, ProviderAccount] = {}
+    # Worst first, so the preferred account (real before sandbox, oldest first) wins.
+    for account in ProviderAccount.objects.filter(team=team, is_active=True).order_by(
+        "-is_sandbox", "-id"
+    ):
+        chosen[account.provider] = account
+    return chosen
+
+
 def account_for(team: Team, provider: str) -> ProviderAccount | None:
     """The team's active account for a provider (real accounts before the sandbox)."""
     return (

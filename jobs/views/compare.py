@@ -19,7 +19,7 @@ from jobs.forms import field_for, provider_label
 from jobs.models import Batch, ResultImage, SourceImage
 from jobs.providers.base import InputKind, OptionError, Provider
 from jobs.providers.registry import PROVIDERS
-from jobs.views.pages import _sources_from_request, team_required
+from jobs.views.pages import sources_from_request, team_required
 
 MAX_JOBS = 60  # images x providers in one comparison; past that, it is a batch, not a board
 RECENT_BOARDS = 12
@@ -35,10 +35,12 @@ class ProviderOptionsForm(forms.Form):
     """One provider's options, built from its `Option` definitions, under the slug as prefix
     so several providers' options can share one page without clashing."""
 
-    def __init__(self, *args: Any, provider_cls: type[Provider], team: Any, **kwargs: Any):
+    def __init__(
+        self, *args: Any, provider_cls: type[Provider], accounts: dict[str, Any], **kwargs: Any
+    ):
         super().__init__(*args, prefix=provider_cls.slug, **kwargs)
         self.provider_cls = provider_cls
-        self.label = provider_label(provider_cls.slug, team)
+        self.label = provider_label(provider_cls.slug, accounts)
         for option in provider_cls.options:
             self.fields[option.name] = field_for(option)
 
@@ -54,8 +56,9 @@ class ProviderOptionsForm(forms.Form):
 
 def _option_forms(request: HttpRequest) -> list[ProviderOptionsForm]:
     data = request.POST if request.method == "POST" else None
+    accounts = services.accounts_by_provider(request.team)
     return [
-        ProviderOptionsForm(data, provider_cls=PROVIDERS[slug], team=request.team)
+        ProviderOptionsForm(data, provider_cls=PROVIDERS[slug], accounts=accounts)
         for slug in COMPARABLE
     ]
 
@@ -89,7 +92,7 @@ def _int(text: str | None) -> int:
 
 def _submit(request: HttpRequest, option_forms: list[ProviderOptionsForm]) -> HttpResponse:
     errors: list[str] = []
-    sources = _sources_from_request(request, errors)
+    sources = sources_from_request(request, errors)
     chosen = [f for f in option_forms if f.prefix in request.POST.getlist("providers")]
     errors += _choice_problems(chosen, sources)
     if errors or not all(f.is_valid() for f in chosen):

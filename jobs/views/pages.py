@@ -93,7 +93,7 @@ def _upload_context(request: HttpRequest, form: SubmitForm, **extra: Any) -> dic
 def _submit_upload(request: HttpRequest) -> HttpResponse:
     form = SubmitForm(request.POST, team=request.team)
     file_errors: list[str] = []
-    sources = _sources_from_request(request, file_errors)
+    sources = sources_from_request(request, file_errors)
     if not form.is_valid():
         context = _upload_context(request, form, file_errors=file_errors)
         return render(request, "jobs/upload.html", context, status=400)
@@ -137,7 +137,7 @@ def _specs(form: SubmitForm, sources: list[SourceImage]) -> list[services.JobSpe
     return [services.JobSpec(provider=provider, options=options, source=s) for s in sources]
 
 
-def _sources_from_request(request: HttpRequest, errors: list[str]) -> list[SourceImage]:
+def sources_from_request(request: HttpRequest, errors: list[str]) -> list[SourceImage]:
     """Sources already uploaded by the page's script, plus any files posted with the form."""
     ids = [int(i) for i in request.POST.getlist("source_ids") if i.isdigit()]
     sources = list(SourceImage.objects.filter(team=request.team, pk__in=ids))
