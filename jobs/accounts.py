@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from jobs import audit, crypto, permissions, services
+from jobs import audit, engine, permissions, services
 from jobs.models import Membership, ProviderAccount
 from jobs.providers.base import ErrorKind, InputKind, Provider, ProviderError
 from jobs.providers.registry import PROVIDERS, get_provider_class
@@ -137,22 +137,12 @@ class ConnectionCheck:
     kind: str = ""  # "" when ok; "account", "unreachable" or "setup"
 
 
-def adapter_for(account: ProviderAccount) -> Provider:
-    """The adapter as a job of this account would get it (see engine.provider_for)."""
-    from jobs.engine import account_base_url
-
-    cls = get_provider_class(account.provider)
-    return cls(
-        api_key=crypto.decrypt(account.api_key_encrypted), base_url=account_base_url(account)
-    )
-
-
 def check_connection(actor: Membership, account: ProviderAccount) -> ConnectionCheck:
     """Ask the provider whether the key works, and tell a bad key from a dead host."""
     permissions.require_manage(actor)
     _same_team(actor, account)
     try:
-        status_line = adapter_for(account).check_connection()
+        status_line = engine.adapter_for(account).check_connection()
     except ValueError as exc:  # the stored key cannot be decrypted
         return _remember(account, ConnectionCheck(False, str(exc), "setup"))
     except ProviderError as error:

@@ -181,10 +181,13 @@ def _release(job: UpscaleJob, *, status: str, delay: float | None, **changes: An
 
 # ----- provider plumbing -----------------------------------------------------------------
 def provider_for(job: UpscaleJob) -> Provider:
-    cls = get_provider_class(job.provider)
     account: ProviderAccount | None = job.account
-    if account is None:
-        return cls()
+    return adapter_for(account) if account is not None else get_provider_class(job.provider)()
+
+
+def adapter_for(account: ProviderAccount) -> Provider:
+    """The adapter for one provider account: its decrypted key and its base URL."""
+    cls = get_provider_class(account.provider)
     return cls(
         api_key=crypto.decrypt(account.api_key_encrypted), base_url=account_base_url(account)
     )

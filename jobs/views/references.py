@@ -15,7 +15,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from jobs import crypto, engine, services
+from jobs import engine, services
 from jobs.forms import REFERENCE_PREFIX, SubmitForm
 from jobs.models import ProviderAccount
 from jobs.providers.base import JobState, Provider, ProviderError
@@ -33,8 +33,7 @@ def sandbox_generator(team: Any, slug: str) -> Provider | None:
         return None
     if not hasattr(cls, "generate_source"):
         return None
-    api_key = crypto.decrypt(account.api_key_encrypted)
-    return cls(api_key=api_key, base_url=engine.account_base_url(account))
+    return engine.adapter_for(account)
 
 
 @team_required
