@@ -59,11 +59,6 @@ def is_owner(membership: Membership | None) -> bool:
     return _rank(membership) >= RANK[Role.OWNER]
 
 
-def require_spend(membership: Membership | None) -> None:
-    if not can_spend(membership):
-        raise PermissionRefused(VIEWER_CANNOT_SPEND)
-
-
 def require_manage(membership: Membership | None) -> None:
     if not can_manage(membership):
         raise PermissionRefused(MANAGERS_ONLY)

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.base import ContentFile, File
+from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -302,10 +302,6 @@ def _create_job(
 
 def record_event(job: UpscaleJob, kind: str, message: str) -> None:
     JobEvent.objects.create(job=job, kind=kind, message=message[:500])
-
-
-def store_bytes(field_file: Any, name: str, data: bytes) -> None:
-    field_file.save(name, ContentFile(data), save=False)
 
 
 # ----- cancel ----------------------------------------------------------------------------

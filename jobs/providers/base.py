@@ -293,11 +293,6 @@ class Provider:
     def clean_reference(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
         return {f.name: f.clean(raw.get(f.name)) for f in cls.reference_fields}
 
-    @classmethod
-    def output_factor(cls, options: Mapping[str, Any]) -> float | None:
-        """How many times larger the output is, when the options fix it."""
-        return None
-
     # ----- the calls the engine makes ------------------------------------------------
     def submit(self, request: JobRequest) -> Outcome:
         raise NotImplementedError

@@ -114,10 +114,6 @@ class ImagineapiProvider(Provider):
         return str(options.get("scale") or "2x")
 
     @classmethod
-    def output_factor(cls, options: Mapping[str, Any]) -> float:
-        return float(cls.price_key(options).rstrip("x"))
-
-    @classmethod
     def clean_reference(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
         cleaned = super().clean_reference(raw)
         try:

@@ -7,7 +7,7 @@ end-to-end proof of the pipeline and a zero-cost option for quick previews.
 from __future__ import annotations
 
 import io
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from PIL import Image
 
@@ -40,10 +40,6 @@ class LocalProvider(Provider):
         max_width=2048,
         max_height=2048,
     )
-
-    @classmethod
-    def output_factor(cls, options: dict[str, Any]) -> float:
-        return float(options.get("scale", 2))
 
     def submit(self, request: JobRequest) -> Outcome:
         if request.source.data is None:

@@ -147,13 +147,6 @@ class UwearProvider(Provider):
         return str(options.get("model_name") or "recraft")
 
     @classmethod
-    def output_factor(cls, options: Mapping[str, Any]) -> float | None:
-        # recraft's factor is fixed by uwear and not documented.
-        if cls.price_key(options) != "topaz":
-            return None
-        return float(str(options.get("upscale_factor") or "4x").rstrip("x"))
-
-    @classmethod
     def check_option_combination(cls, cleaned: dict[str, Any]) -> None:
         """recraft accepts no generation_settings: refuse topaz settings moved off default."""
         if cleaned.get("model_name") != "recraft":

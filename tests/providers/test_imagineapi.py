@@ -97,11 +97,6 @@ def test_scale_option_and_reference_fields() -> None:
     assert (index.name, index.default, index.minimum, index.maximum) == ("index", 0, 0, 3)
 
 
-@pytest.mark.parametrize("scale", ["2x", "4x", "6x", "8x", "10x", "12x"])
-def test_output_factor(scale: str) -> None:
-    assert ImagineapiProvider.output_factor({"scale": scale}) == float(scale[:-1])
-
-
 def test_twelve_x_results_fit_the_pixel_cap() -> None:
     # 12x of a 1024 px picture is 12288 px a side, beyond the default 8192 px cap; the
     # largest image WebP can hold is 16383 px a side.

@@ -460,8 +460,7 @@ def test_topaz_takes_every_setting() -> None:
     cleaned = UwearProvider.clean_options({"model_name": "topaz", **TOPAZ_SETTINGS})
     assert cleaned["face_enhancement"] is True
     assert cleaned["face_enhancement_creativity"] == 0.8
-    assert UwearProvider.output_factor(cleaned) == 6.0
-    assert UwearProvider.output_factor(UwearProvider.clean_options({})) is None
+    assert cleaned["upscale_factor"] == "6x"
 
 
 @pytest.mark.parametrize(
