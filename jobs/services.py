@@ -142,9 +142,12 @@ class JobSpec:
 
 
 def accounts_by_provider(team: Team) -> dict[str, ProviderAccount]:
-    """The account `account_for` would pick for each provider, in one query."""
+    """The account jobs of each provider use: active, real before sandbox, oldest first.
+
+    One query for every provider, so pickers listing all of them stay cheap.
+    """
     chosen: dict[str, ProviderAccount] = {}
-    # Worst first, so the preferred account (real before sandbox, oldest first) wins.
+    # Least preferred first, so the preferred account is the one left standing.
     for account in ProviderAccount.objects.filter(team=team, is_active=True).order_by(
         "-is_sandbox", "-id"
     ):
@@ -153,12 +156,8 @@ def accounts_by_provider(team: Team) -> dict[str, ProviderAccount]:
 
 
 def account_for(team: Team, provider: str) -> ProviderAccount | None:
-    """The team's active account for a provider (real accounts before the sandbox)."""
-    return (
-        ProviderAccount.objects.filter(team=team, provider=provider, is_active=True)
-        .order_by("is_sandbox", "id")
-        .first()
-    )
+    """The account a new job of `provider` will use, or None."""
+    return accounts_by_provider(team).get(provider)
 
 
 def validate_spec(team: Team, spec: JobSpec) -> tuple[dict[str, Any], dict[str, Any]]:
